@@ -1,0 +1,163 @@
+"""Statistics, targets and the written results (JSON + markdown table).
+
+No assertion here fails a run: a target is reported as met or not met.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+Results = dict[str, Any]
+
+
+def latency_stats(samples_ms: list[float]) -> dict[str, float]:
+    a = np.asarray(samples_ms, dtype=np.float64)
+    return {
+        "n": len(samples_ms),
+        "p50_ms": float(np.percentile(a, 50)),
+        "p90_ms": float(np.percentile(a, 90)),
+        "p99_ms": float(np.percentile(a, 99)),
+        "mean_ms": float(a.mean()),
+        "min_ms": float(a.min()),
+        "max_ms": float(a.max()),
+    }
+
+
+def get(results: Results, *path: str) -> float | None:
+    node: Any = results
+    for key in path:
+        if not isinstance(node, dict) or key not in node:
+            return None
+        node = node[key]
+    return float(node) if isinstance(node, int | float) else None
+
+
+def ratio(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None or b == 0 else a / b
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    value: float | None  # the measured ratio or figure
+    limit: float
+    higher_is_better: bool
+    unit: str = "x"
+
+    @property
+    def met(self) -> bool | None:
+        if self.value is None:
+            return None
+        return self.value >= self.limit if self.higher_is_better else self.value <= self.limit
+
+    def as_dict(self) -> dict[str, Any]:
+        op = ">=" if self.higher_is_better else "<="
+        return {"name": self.name, "value": self.value, "target": f"{op} {self.limit}{self.unit}",
+                "met": self.met}  # fmt: skip
+
+
+def targets(results: Results) -> list[Target]:
+    sv = results["servers"]
+    out: list[Target] = []
+    for size in results["meta"]["sizes"]:
+        key = str(size)
+        out.append(Target(
+            f"find p50 @{size}: shield / peer",
+            ratio(get(sv, "shield", "find", key, "p50_ms"), get(sv, "peer", "find", key, "p50_ms")),
+            0.6, higher_is_better=False,
+        ))  # fmt: skip
+    shield_rate = get(sv, "shield", "store", "chunks_per_s")
+    out.append(Target("store: shield / raw model", ratio(shield_rate,
+        get(results, "raw_model", "chunks_per_s")), 0.8, higher_is_better=True))  # fmt: skip
+    out.append(Target("store: shield / peer", ratio(shield_rate,
+        get(sv, "peer", "store", "chunks_per_s")), 2.0, higher_is_better=True))  # fmt: skip
+    out.append(Target("cold start: shield median", get(sv, "shield", "cold_start", "median_s"),
+        1.0, higher_is_better=False, unit=" s"))  # fmt: skip
+    return out
+
+
+def _fmt(value: float | None, digits: int = 1) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    return f"{value:,.{digits}f}"
+
+
+def _row(label: str, results: Results, path: tuple[str, ...], digits: int = 1) -> list[str]:
+    sv = results["servers"]
+    base, peer, shield = (get(sv, name, *path) for name in ("baseline", "peer", "shield"))
+    return [label, _fmt(base, digits), _fmt(peer, digits), _fmt(shield, digits),
+            _fmt(ratio(shield, peer), 2), _fmt(ratio(shield, base), 2)]  # fmt: skip
+
+
+def table(results: Results) -> list[list[str]]:
+    rows = [["measure", "baseline (no-op)", "peer", "shield", "shield/peer", "shield/baseline"]]
+    for size in results["meta"]["sizes"]:
+        for pct in ("p50", "p99"):
+            rows.append(_row(f"qdrant_find {pct} @{size} chunks (ms)", results,
+                             ("find", str(size), f"{pct}_ms"), 2))  # fmt: skip
+    first = results["meta"]["sizes"][0]
+    for pct in ("p50", "p99"):
+        rows.append(_row(f"qdrant_find {pct} @{first}, repeated query (ms)", results,
+                         ("find", f"repeat@{first}", f"{pct}_ms"), 2))  # fmt: skip
+    raw = get(results, "raw_model", "chunks_per_s")
+    rows.append(_row(f"store @{first} (chunks/s)", results, ("store", "chunks_per_s")))
+    rows.append(["raw int8 model, same batch (chunks/s)", "", "", _fmt(raw), "", ""])
+    rows.append(_row("cold start, stdio → tools/list, median (s)", results,
+                     ("cold_start", "median_s"), 3))  # fmt: skip
+    rows.append(_row("idle RSS after start-up (MiB)", results, ("rss_mib", "idle")))
+    rows.append(_row(f"idle RSS after the {first}-chunk load (MiB)", results,
+                     ("rss_mib", f"after_{first}")))  # fmt: skip
+    if len(results["meta"]["sizes"]) > 1:
+        last = results["meta"]["sizes"][-1]
+        rows.append(_row(f"idle RSS at {last} chunks (MiB)", results, ("rss_mib", f"at_{last}")))
+    return rows
+
+
+def markdown(results: Results) -> str:
+    rows = table(results)
+    lines = ["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
+    lines += ["| " + " | ".join(r) + " |" for r in rows[1:]]
+    lines += ["", "| target | measured | goal | met |", "|---|---|---|---|"]
+    for t in results["targets"]:
+        met = {True: "**met**", False: "not met", None: "n/a"}[t["met"]]
+        value = _fmt(t["value"], 2)
+        lines.append(f"| {t['name']} | {value} | {t['target']} | {met} |")
+    meta = results["meta"]
+    lines += ["", f"Run {meta['started']} on {meta['machine']}; settings: "
+              f"{json.dumps(meta['settings'], sort_keys=True)}."]  # fmt: skip
+    lines += [f"- {note}" for note in meta["notes"]]
+    return "\n".join(lines) + "\n"
+
+
+def text_table(results: Results) -> str:
+    rows = table(results)
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    out = []
+    for n, row in enumerate(rows):
+        cells = [row[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(row[1:], widths[1:])]
+        out.append("  ".join(cells))
+        if n == 0:
+            out.append("  ".join("-" * w for w in widths))
+    out.append("")
+    for t in results["targets"]:
+        met = {True: "MET", False: "NOT MET", None: "n/a"}[t["met"]]
+        out.append(f"{met:>8}  {t['name']}: {_fmt(t['value'], 2)} (target {t['target']})")
+    return "\n".join(out)
+
+
+def write(results: Results, out_dir: Path) -> tuple[Path, Path]:
+    results["targets"] = [t.as_dict() for t in targets(results)]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = (out_dir / "latest.json", out_dir / "latest.md")
+    for path, text in zip(paths, (json.dumps(results, indent=2), markdown(results)), strict=True):
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    return paths

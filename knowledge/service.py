@@ -1,0 +1,238 @@
+"""The knowledge service: validate, embed, store and search. No MCP or HTTP in here."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from knowledge.embeddings.base import Embedder
+from knowledge.errors import InvalidInput
+from knowledge.vectorstore.base import (
+    CollectionSpec,
+    StoredPoint,
+    VectorStore,
+    check_collection_name,
+)
+from knowledge.vectorstore.filters import parse_filter
+from knowledge.vectorstore.ids import content_hash, point_id
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_batch: int = 256
+    max_text_chars: int = 100_000
+    max_metadata_bytes: int = 16_384
+    max_query_chars: int = 4_000
+    max_limit: int = 100
+    max_offset: int = 10_000
+
+
+@dataclass(frozen=True)
+class Document:
+    text: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StoreResult:
+    collection: str
+    ids: list[str]
+
+    @property
+    def stored(self) -> int:
+        return len(self.ids)
+
+
+@dataclass(frozen=True)
+class Hit:
+    id: str
+    score: float
+    text: str
+    metadata: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class FindResult:
+    collection: str
+    results: list[Hit]
+    limit: int
+    offset: int
+
+    @property
+    def next_offset(self) -> int | None:
+        """Where the next page starts, or None when this page was the last."""
+        return self.offset + len(self.results) if len(self.results) == self.limit else None
+
+
+def _check_metadata(index: int | None, metadata: Any, limits: Limits) -> dict[str, Any]:
+    where = "metadata" if index is None else f"documents[{index}].metadata"
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, Mapping):
+        raise InvalidInput(f"{where} must be an object of key/value pairs.")
+    if any(not isinstance(k, str) or not k for k in metadata):
+        raise InvalidInput(f"{where} keys must be non-empty strings.")
+    try:
+        encoded = json.dumps(metadata, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(f"{where} must be plain JSON ({exc}).") from None
+    if len(encoded.encode()) > limits.max_metadata_bytes:
+        raise InvalidInput(
+            f"{where} is {len(encoded.encode())} bytes; the limit is "
+            f"{limits.max_metadata_bytes}. Keep metadata to short descriptive fields."
+        )
+    return dict(metadata)
+
+
+def _check_text(index: int | None, text: Any, limits: Limits) -> str:
+    where = "text" if index is None else f"documents[{index}].text"
+    if not isinstance(text, str) or not text.strip():
+        raise InvalidInput(f"{where} is empty; give the text to store.")
+    if len(text) > limits.max_text_chars:
+        raise InvalidInput(
+            f"{where} has {len(text)} characters; the limit is {limits.max_text_chars}. "
+            "Split long documents into passages and store them as a batch."
+        )
+    return text
+
+
+class KnowledgeService:
+    def __init__(
+        self,
+        embedder: Embedder,
+        store: VectorStore,
+        *,
+        default_collection: str,
+        limits: Limits | None = None,
+    ) -> None:
+        self.embedder = embedder
+        self.store = store
+        self.default_collection = check_collection_name(default_collection)
+        self.limits = limits or Limits()
+        self._vector_names: dict[str, str] = {}
+
+    def _collection(self, name: str | None) -> str:
+        return check_collection_name(self.default_collection if name is None else name)
+
+    def validate_documents(self, documents: Sequence[Mapping[str, Any]]) -> list[Document]:
+        if not documents:
+            raise InvalidInput("documents is empty; give at least one {text, metadata} item.")
+        if len(documents) > self.limits.max_batch:
+            raise InvalidInput(
+                f"{len(documents)} documents in one call; the limit is "
+                f"{self.limits.max_batch}. Send them in several calls."
+            )
+        out = []
+        for i, doc in enumerate(documents):
+            if not isinstance(doc, Mapping):
+                raise InvalidInput(f"documents[{i}] must be an object with 'text' and 'metadata'.")
+            out.append(
+                Document(
+                    _check_text(i, doc.get("text"), self.limits),
+                    _check_metadata(i, doc.get("metadata"), self.limits),
+                )
+            )
+        return out
+
+    def single_document(self, text: Any, metadata: Any) -> Document:
+        return Document(
+            _check_text(None, text, self.limits), _check_metadata(None, metadata, self.limits)
+        )
+
+    async def _vector_name(self, collection: str) -> str:
+        name = self._vector_names.get(collection)
+        if name is None:
+            spec = CollectionSpec(self.embedder.vector_name, await self.embedder.dimension())
+            name = await self.store.ensure_collection(collection, spec)
+            self._vector_names[collection] = name
+        return name
+
+    async def store_documents(
+        self, documents: Sequence[Document], collection: str | None = None
+    ) -> StoreResult:
+        name = self._collection(collection)
+        # Embed before touching the store: a failed embedding leaves nothing behind,
+        # not even an empty collection.
+        vectors = await self.embedder.embed_documents([d.text for d in documents])
+        vector_name = await self._vector_name(name)
+        now = datetime.now(UTC).isoformat()
+        points = []
+        for doc, vector in zip(documents, vectors, strict=True):
+            digest = content_hash(doc.text)
+            source = str(doc.metadata.get("source", ""))
+            points.append(
+                StoredPoint(
+                    point_id(name, source, digest),
+                    vector,
+                    {
+                        "document": doc.text,
+                        "metadata": doc.metadata,
+                        "content_hash": digest,
+                        "stored_at": now,
+                    },
+                )
+            )
+        await self.store.upsert(name, vector_name, points)
+        return StoreResult(name, [p.id for p in points])
+
+    async def find(
+        self,
+        query: str,
+        *,
+        limit: int = 10,
+        offset: int = 0,
+        filter: Mapping[str, Any] | None = None,
+        score_threshold: float | None = None,
+        collection: str | None = None,
+    ) -> FindResult:
+        lim = self.limits
+        if not isinstance(query, str) or not query.strip():
+            raise InvalidInput("query is empty; say what to search for.")
+        if len(query) > lim.max_query_chars:
+            raise InvalidInput(
+                f"query has {len(query)} characters; the limit is {lim.max_query_chars}."
+            )
+        if not 1 <= limit <= lim.max_limit:
+            raise InvalidInput(f"limit must be between 1 and {lim.max_limit} (got {limit}).")
+        if not 0 <= offset <= lim.max_offset:
+            raise InvalidInput(f"offset must be between 0 and {lim.max_offset} (got {offset}).")
+        if score_threshold is not None and (
+            not math.isfinite(score_threshold) or not -1.0 <= score_threshold <= 1.0
+        ):
+            raise InvalidInput("score_threshold is a cosine similarity between -1 and 1.")
+        conditions = parse_filter(filter)
+        name = self._collection(collection)
+        if name not in self._vector_names and not await self.store.collection_exists(name):
+            raise InvalidInput(
+                f"Collection {name!r} does not exist yet. Store something in it first "
+                f"(qdrant_store), or search the default collection {self.default_collection!r}."
+            )
+        vector = await self.embedder.embed_query(query)
+        vector_name = await self._vector_name(name)
+        hits = await self.store.search(
+            name,
+            vector_name,
+            vector,
+            limit=limit,
+            offset=offset,
+            conditions=conditions,
+            score_threshold=score_threshold,
+        )
+        results = [
+            Hit(
+                h.id,
+                h.score,
+                str(h.payload.get("document", "")),
+                dict(h.payload.get("metadata") or {}),
+            )
+            for h in hits
+        ]
+        return FindResult(name, results, limit, offset)
+
+    async def close(self) -> None:
+        await self.store.close()
+        await self.embedder.aclose()

@@ -1,0 +1,303 @@
+"""The embedded backend: the Qdrant engine in-process (``qdrant-edge-py``).
+
+One shard per collection.
+
+Shards live under ``<data_dir>/collections/<name>``. A data directory admits one process
+(the WAL is locked), which :mod:`knowledge.datadir` turns into a clear start-up error.
+Every shard call runs in a worker thread: the engine releases the GIL and is thread-safe.
+The HNSW index is built by a blocking ``optimize()``, so it runs in a background thread
+once enough new points have arrived, never on a request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from knowledge.errors import CollectionMismatch
+from knowledge.vectorstore.base import (
+    CollectionSpec,
+    ExistingVector,
+    SearchHit,
+    StoredPoint,
+    VectorStore,
+    check_collection_name,
+    pick_vector,
+)
+from knowledge.vectorstore.filters import Condition, Match, MatchAny, Range
+
+log = logging.getLogger(__name__)
+
+# Indexed from the start: every writer sets it and users filter by it most.
+DEFAULT_INDEXED_FIELDS = ("source",)
+# qdrant-edge-py 0.9 turns MatchValue(True) into the integer 1, which matches no boolean
+# payload; boolean equality is therefore applied in Python over a widening window of
+# nearest hits (exact for every page that fits in the window).
+MAX_BOOL_WINDOW = 20_000
+
+
+def _field_value(payload: dict[str, Any], dotted: str) -> Any:
+    value: Any = payload.get("metadata") or {}
+    for part in dotted.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value
+
+
+def _is_bool_match(cond: Condition) -> bool:
+    return isinstance(cond, Match) and isinstance(cond.value, bool)
+
+
+class _Collection:
+    def __init__(self, shard: Any, indexed: set[str]) -> None:
+        self.shard = shard
+        self.indexed = indexed
+        self.pending_optimize = 0
+        self.optimizing: Future[None] | None = None
+        self.lock = threading.Lock()
+
+
+class EdgeVectorStore(VectorStore):
+    backend = "embedded"
+
+    def __init__(self, data_dir: Path, *, optimize_after: int = 5000) -> None:
+        self.root = Path(data_dir) / "collections"
+        self.optimize_after = optimize_after
+        self._collections: dict[str, _Collection] = {}
+        self._open_lock = threading.Lock()
+        self._optimizer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="optimize")
+        self._closed = False
+
+    # -- opening -------------------------------------------------------------------------
+
+    def _path(self, name: str) -> Path:
+        return self.root / check_collection_name(name)
+
+    def _existing_vectors(self, path: Path) -> list[ExistingVector]:
+        config = json.loads((path / "edge_config.json").read_text())
+        return [
+            ExistingVector(name, int(params["size"]), str(params["distance"]))
+            for name, params in (config.get("vectors") or {}).items()
+        ]
+
+    def _open(self, name: str, spec: CollectionSpec | None) -> tuple[_Collection, str] | None:
+        from qdrant_edge import Distance, EdgeConfig, EdgeShard, EdgeVectorParams
+
+        path = self._path(name)
+        with self._open_lock:
+            if self._closed:
+                raise RuntimeError("vector store is closed")
+            exists = (path / "edge_config.json").exists()
+            if not exists and spec is None:
+                return None
+            if exists:
+                existing = self._existing_vectors(path)
+                if spec is None:
+                    vector_name = existing[0].name if len(existing) == 1 else ""
+                else:
+                    vector_name = pick_vector(name, spec, existing)
+                coll = self._collections.get(name)
+                if coll is None:
+                    shard = EdgeShard.load(str(path))
+                    coll = _Collection(shard, set(shard.info().payload_schema))
+                    self._collections[name] = coll
+                return coll, vector_name
+            assert spec is not None
+            if spec.distance != "Cosine":
+                raise CollectionMismatch(f"Unsupported distance {spec.distance!r}.")
+            config = EdgeConfig(
+                vectors={
+                    spec.vector_name: EdgeVectorParams(size=spec.size, distance=Distance.Cosine)
+                }
+            )
+            shard = EdgeShard.create(str(path), config)
+            coll = _Collection(shard, set())
+            self._collections[name] = coll
+            for field_name in DEFAULT_INDEXED_FIELDS:
+                self._index(coll, field_name, "keyword")
+            return coll, spec.vector_name
+
+    def _index(self, coll: _Collection, field_name: str, kind: str) -> None:
+        from qdrant_edge import PayloadSchemaType, UpdateOperation
+
+        key = f"metadata.{field_name}"
+        if key in coll.indexed:
+            return
+        schema = {
+            "keyword": PayloadSchemaType.Keyword,
+            "integer": PayloadSchemaType.Integer,
+            "float": PayloadSchemaType.Float,
+        }[kind]
+        try:
+            coll.shard.update(UpdateOperation.create_field_index(key, schema))
+            coll.indexed.add(key)
+        except Exception:  # an index only speeds filters up; they work without it
+            log.warning("could not index %s as %s", key, kind, exc_info=True)
+
+    async def ensure_collection(self, name: str, spec: CollectionSpec) -> str:
+        opened = await asyncio.to_thread(self._open, name, spec)
+        assert opened is not None
+        return opened[1]
+
+    async def collection_exists(self, name: str) -> bool:
+        return (self._path(name) / "edge_config.json").exists()
+
+    def _get(self, name: str) -> _Collection:
+        opened = self._open(name, None)
+        if opened is None:
+            raise KeyError(name)
+        return opened[0]
+
+    # -- writing -------------------------------------------------------------------------
+
+    def _upsert(self, name: str, vector_name: str, points: Sequence[StoredPoint]) -> None:
+        from qdrant_edge import Point, UpdateOperation
+
+        coll = self._get(name)
+        edge_points = [Point(p.id, {vector_name: p.vector}, p.payload) for p in points]
+        coll.shard.update(UpdateOperation.upsert_points(edge_points))
+        coll.shard.flush()
+        with coll.lock:
+            coll.pending_optimize += len(points)
+            due = coll.pending_optimize >= self.optimize_after and coll.optimizing is None
+            if due:
+                coll.pending_optimize = 0
+                coll.optimizing = self._optimizer.submit(self._optimize, name, coll)
+
+    def _optimize(self, name: str, coll: _Collection) -> None:
+        try:
+            coll.shard.optimize()
+            coll.shard.flush()
+            log.info("optimized collection %s", name)
+        except Exception:
+            log.exception("optimizing collection %s failed; searches still work", name)
+        finally:
+            with coll.lock:
+                coll.optimizing = None
+
+    async def upsert(self, name: str, vector_name: str, points: Sequence[StoredPoint]) -> None:
+        if points:
+            await asyncio.to_thread(self._upsert, name, vector_name, points)
+
+    # -- reading -------------------------------------------------------------------------
+
+    def _edge_filter(self, coll: _Collection, conditions: Sequence[Condition]) -> Any:
+        from qdrant_edge import FieldCondition, Filter, MatchValue, RangeFloat
+        from qdrant_edge import MatchAny as EdgeMatchAny
+
+        must: list[Any] = []
+        for cond in conditions:
+            key = f"metadata.{cond.field}"
+            if isinstance(cond, Match):
+                kind = "keyword" if isinstance(cond.value, str) else "integer"
+                self._index(coll, cond.field, kind)
+                must.append(FieldCondition(key=key, match=MatchValue(cond.value)))
+            elif isinstance(cond, MatchAny):
+                self._index(
+                    coll, cond.field, "keyword" if isinstance(cond.values[0], str) else "integer"
+                )
+                must.append(FieldCondition(key=key, match=EdgeMatchAny(cond.as_list())))
+            elif isinstance(cond, Range):
+                self._index(coll, cond.field, "float")
+                rng = RangeFloat(gt=cond.gt, gte=cond.gte, lt=cond.lt, lte=cond.lte)
+                must.append(FieldCondition(key=key, range=rng))
+        return Filter(must=must) if must else None
+
+    def _search(
+        self,
+        name: str,
+        vector_name: str,
+        vector: list[float],
+        limit: int,
+        offset: int,
+        conditions: Sequence[Condition],
+        score_threshold: float | None,
+    ) -> list[SearchHit]:
+        from qdrant_edge import Query, QueryRequest
+
+        try:
+            coll = self._get(name)
+        except KeyError:
+            return []
+        in_python = [c for c in conditions if _is_bool_match(c)]
+        in_engine = [c for c in conditions if not _is_bool_match(c)]
+        engine_filter = self._edge_filter(coll, in_engine)
+
+        def query(window: int, skip: int) -> list[SearchHit]:
+            request = QueryRequest(
+                limit=window,
+                offset=skip or None,
+                query=Query.Nearest(vector, using=vector_name),
+                with_payload=True,
+                filter=engine_filter,
+                score_threshold=score_threshold,
+            )
+            return [
+                SearchHit(str(p.id), float(p.score), dict(p.payload or {}))
+                for p in coll.shard.query(request)
+            ]
+
+        if not in_python:
+            return query(limit, offset)
+        wanted = offset + limit
+        window = max(wanted * 4, 64)
+        while True:
+            hits = query(window, 0)
+            kept = [
+                h
+                for h in hits
+                if all(_field_value(h.payload, c.field) is c.value for c in in_python)  # type: ignore[union-attr]
+            ]
+            if len(kept) >= wanted or len(hits) < window or window >= MAX_BOOL_WINDOW:
+                return kept[offset:wanted]
+            window = min(window * 4, MAX_BOOL_WINDOW)
+
+    async def search(
+        self,
+        name: str,
+        vector_name: str,
+        vector: list[float],
+        *,
+        limit: int,
+        offset: int = 0,
+        conditions: Sequence[Condition] = (),
+        score_threshold: float | None = None,
+    ) -> list[SearchHit]:
+        return await asyncio.to_thread(
+            self._search, name, vector_name, vector, limit, offset, conditions, score_threshold
+        )
+
+    def _count(self, name: str) -> int:
+        from qdrant_edge import CountRequest
+
+        try:
+            return int(self._get(name).shard.count(CountRequest(exact=True)))
+        except KeyError:
+            return 0
+
+    async def count(self, name: str) -> int:
+        return await asyncio.to_thread(self._count, name)
+
+    # -- closing -------------------------------------------------------------------------
+
+    def _close(self) -> None:
+        with self._open_lock:
+            self._closed = True
+            self._optimizer.shutdown(wait=True, cancel_futures=True)
+            for name, coll in self._collections.items():
+                try:
+                    coll.shard.flush()
+                    coll.shard.close()
+                except Exception:
+                    log.exception("closing collection %s failed", name)
+            self._collections.clear()
+
+    async def close(self) -> None:
+        await asyncio.to_thread(self._close)

@@ -1,0 +1,224 @@
+"""The server backend: a Qdrant server through ``AsyncQdrantClient``, behind a circuit breaker.
+
+qdrant-client's ``":memory:"`` location speaks the same API, which is how the tests run
+this code path without a Qdrant server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from knowledge.breakers import Breaker, DependencyFailure
+from knowledge.errors import DependencyRejected
+from knowledge.vectorstore.base import (
+    CollectionSpec,
+    ExistingVector,
+    SearchHit,
+    StoredPoint,
+    VectorStore,
+    check_collection_name,
+    pick_vector,
+)
+from knowledge.vectorstore.filters import Condition, Match, MatchAny, Range
+
+if TYPE_CHECKING:
+    from qdrant_client import AsyncQdrantClient
+
+T = TypeVar("T")
+
+
+class QdrantServerStore(VectorStore):
+    backend = "qdrant"
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        api_key: str | None = None,
+        timeout: float = 30.0,
+        breaker: Breaker | None = None,
+    ) -> None:
+        self.url = url
+        self._api_key = api_key
+        self._timeout = timeout
+        self.breaker = breaker or Breaker("qdrant")
+        self._client: AsyncQdrantClient | None = None
+        self._vector_names: dict[str, str] = {}
+        self._indexed: dict[str, set[str]] = {}
+        self._lock = asyncio.Lock()
+
+    def _get_client(self) -> AsyncQdrantClient:
+        if self._client is None:
+            from qdrant_client import AsyncQdrantClient
+
+            if self.url == ":memory:":
+                self._client = AsyncQdrantClient(location=":memory:")
+            else:
+                self._client = AsyncQdrantClient(
+                    url=self.url, api_key=self._api_key, timeout=int(self._timeout)
+                )
+        return self._client
+
+    async def _call(self, fn: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
+        async def guarded() -> T:
+            from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
+
+            try:
+                return await fn(*args, **kwargs)
+            except UnexpectedResponse as exc:
+                detail = exc.content.decode(errors="replace")[:300]
+                if exc.status_code in (401, 403):
+                    raise DependencyRejected(
+                        f"The Qdrant server at {self.url} refused the request "
+                        f"(HTTP {exc.status_code}); check SHIELD_QDRANT_API_KEY."
+                    ) from exc
+                if exc.status_code is not None and exc.status_code < 500:
+                    raise DependencyRejected(
+                        f"The Qdrant server at {self.url} refused the request "
+                        f"(HTTP {exc.status_code}): {detail}"
+                    ) from exc
+                raise DependencyFailure(
+                    f"The Qdrant server at {self.url} failed (HTTP {exc.status_code}): {detail}"
+                ) from exc
+            except (ResponseHandlingException, OSError, TimeoutError) as exc:
+                raise DependencyFailure(
+                    f"The Qdrant server at {self.url} is not reachable ({exc}). "
+                    "Check SHIELD_QDRANT_URL."
+                ) from exc
+
+        return await self.breaker.call(guarded)
+
+    async def collection_exists(self, name: str) -> bool:
+        check_collection_name(name)
+        return await self._call(self._get_client().collection_exists, name)
+
+    async def ensure_collection(self, name: str, spec: CollectionSpec) -> str:
+        from qdrant_client import models
+
+        check_collection_name(name)
+        async with self._lock:
+            if name in self._vector_names:
+                return self._vector_names[name]
+            client = self._get_client()
+            if await self._call(client.collection_exists, name):
+                info = await self._call(client.get_collection, name)
+                vectors = info.config.params.vectors
+                if isinstance(vectors, models.VectorParams):
+                    existing = [ExistingVector("", vectors.size, vectors.distance.value)]
+                else:
+                    existing = [
+                        ExistingVector(n, p.size, p.distance.value)
+                        for n, p in (vectors or {}).items()
+                    ]
+                vector_name = pick_vector(name, spec, existing)
+                self._indexed[name] = set((info.payload_schema or {}).keys())
+            else:
+                await self._call(
+                    client.create_collection,
+                    name,
+                    vectors_config={
+                        spec.vector_name: models.VectorParams(
+                            size=spec.size, distance=models.Distance.COSINE
+                        )
+                    },
+                )
+                vector_name = spec.vector_name
+                self._indexed[name] = set()
+                await self._index(name, "source", models.PayloadSchemaType.KEYWORD)
+            self._vector_names[name] = vector_name
+            return vector_name
+
+    async def _index(self, name: str, field: str, schema: Any) -> None:
+        key = f"metadata.{field}"
+        indexed = self._indexed.setdefault(name, set())
+        if key in indexed:
+            return
+        indexed.add(key)
+        await self._call(self._get_client().create_payload_index, name, key, field_schema=schema)
+
+    async def upsert(self, name: str, vector_name: str, points: Sequence[StoredPoint]) -> None:
+        from qdrant_client import models
+
+        if not points:
+            return
+        structs = [
+            models.PointStruct(
+                id=p.id,
+                vector={vector_name: p.vector} if vector_name else p.vector,
+                payload=p.payload,
+            )
+            for p in points
+        ]
+        await self._call(self._get_client().upsert, name, points=structs, wait=True)
+
+    async def _filter(self, name: str, conditions: Sequence[Condition]) -> Any:
+        from qdrant_client import models
+
+        must: list[models.Condition] = []
+        for cond in conditions:
+            key = f"metadata.{cond.field}"
+            if isinstance(cond, Match):
+                schema = (
+                    models.PayloadSchemaType.BOOL
+                    if isinstance(cond.value, bool)
+                    else models.PayloadSchemaType.KEYWORD
+                    if isinstance(cond.value, str)
+                    else models.PayloadSchemaType.INTEGER
+                )
+                await self._index(name, cond.field, schema)
+                must.append(
+                    models.FieldCondition(key=key, match=models.MatchValue(value=cond.value))
+                )
+            elif isinstance(cond, MatchAny):
+                await self._index(
+                    name,
+                    cond.field,
+                    models.PayloadSchemaType.KEYWORD
+                    if isinstance(cond.values[0], str)
+                    else models.PayloadSchemaType.INTEGER,
+                )
+                must.append(
+                    models.FieldCondition(key=key, match=models.MatchAny(any=cond.as_list()))
+                )
+            elif isinstance(cond, Range):
+                await self._index(name, cond.field, models.PayloadSchemaType.FLOAT)
+                rng = models.Range(gt=cond.gt, gte=cond.gte, lt=cond.lt, lte=cond.lte)
+                must.append(models.FieldCondition(key=key, range=rng))
+        return models.Filter(must=must) if must else None
+
+    async def search(
+        self,
+        name: str,
+        vector_name: str,
+        vector: list[float],
+        *,
+        limit: int,
+        offset: int = 0,
+        conditions: Sequence[Condition] = (),
+        score_threshold: float | None = None,
+    ) -> list[SearchHit]:
+        response = await self._call(
+            self._get_client().query_points,
+            name,
+            query=vector,
+            using=vector_name or None,
+            limit=limit,
+            offset=offset or None,
+            query_filter=await self._filter(name, conditions),
+            score_threshold=score_threshold,
+            with_payload=True,
+        )
+        return [
+            SearchHit(str(p.id), float(p.score), dict(p.payload or {})) for p in response.points
+        ]
+
+    async def count(self, name: str) -> int:
+        result = await self._call(self._get_client().count, name, exact=True)
+        return int(result.count)
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.close()
+            self._client = None

@@ -1,0 +1,1 @@
+"""The shield-mcp MCP server: FastMCP tools over the knowledge service."""

@@ -1,0 +1,68 @@
+"""Builds the FastMCP server and its HTTP app. Start-up loads no model and opens no store."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastmcp import FastMCP
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp
+
+from knowledge.service import KnowledgeService
+from mcp_server.auth import BearerAuth
+from mcp_server.middleware import ToolCallMiddleware
+from mcp_server.runtime import Runtime
+from mcp_server.settings import ServerSettings
+from mcp_server.tools import register_tools
+
+INSTRUCTIONS = (
+    "A knowledge base of text passages searchable by meaning. Store passages with "
+    "qdrant_store (batch them with 'documents', give each a metadata 'source'), and search "
+    "them with qdrant_find (filter on metadata, page with offset/next_offset)."
+)
+
+
+def build_server(settings: ServerSettings, runtime: Runtime | None = None) -> FastMCP:
+    runtime = runtime or Runtime(settings)
+
+    @asynccontextmanager
+    async def lifespan(_server: FastMCP) -> AsyncIterator[dict[str, Any]]:
+        runtime.start()
+        try:
+            yield {}
+        finally:
+            await runtime.stop()
+
+    mcp = FastMCP(
+        "shield-mcp",
+        instructions=INSTRUCTIONS,
+        lifespan=lifespan,
+        middleware=[ToolCallMiddleware()],
+        mask_error_details=True,
+    )
+
+    def service() -> KnowledgeService:
+        return runtime.start()
+
+    register_tools(mcp, service, settings.max_limit)
+
+    @mcp.custom_route("/health", methods=["GET"])
+    async def health(_request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    @mcp.custom_route("/metrics", methods=["GET"])
+    async def metrics(_request: Request) -> Response:
+        return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+    return mcp
+
+
+def build_http_app(mcp: FastMCP, settings: ServerSettings) -> ASGIApp:
+    app: ASGIApp = mcp.http_app(path="/mcp")
+    if settings.mcp_token is not None:
+        app = BearerAuth(app, settings.mcp_token.get_secret_value())
+    return app

@@ -1,0 +1,71 @@
+"""FastMCP middleware: request ids, metrics and a log line for every tool call, clean errors."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from typing import Any
+
+from fastmcp.exceptions import ToolError, ValidationError
+from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
+from fastmcp.tools.base import ToolResult
+from mcp import types as mt
+
+from mcp_server.logs import request_id
+from mcp_server.metrics import TOOL_CALLS, TOOL_DURATION
+
+log = logging.getLogger("shield.tools")
+
+
+def _describe_validation(exc: ValidationError) -> str:
+    """Turn pydantic's report into one line per bad argument."""
+    cause: Any = exc.__cause__ or exc
+    errors = getattr(cause, "errors", None)
+    if callable(errors):
+        parts = []
+        for err in errors():
+            where = ".".join(str(p) for p in err.get("loc", ()) if p != "call") or "arguments"
+            parts.append(f"{where}: {err.get('msg', 'invalid')}")
+        if parts:
+            return "Invalid arguments: " + "; ".join(parts)
+    return f"Invalid arguments: {exc}"
+
+
+class ToolCallMiddleware(Middleware):
+    async def on_call_tool(
+        self,
+        context: MiddlewareContext[mt.CallToolRequestParams],
+        call_next: CallNext[mt.CallToolRequestParams, ToolResult],
+    ) -> ToolResult:
+        tool = context.message.name
+        rid = uuid.uuid4().hex[:12]
+        token = request_id.set(rid)
+        start = time.perf_counter()
+        status = "error"
+        try:
+            result = await call_next(context)
+            status = "error" if getattr(result, "is_error", False) else "success"
+            return result
+        except ValidationError as exc:
+            raise ToolError(_describe_validation(exc)) from exc
+        except ToolError:
+            raise
+        except Exception as exc:
+            log.exception("tool %s failed unexpectedly", tool)
+            raise ToolError(
+                f"Internal error in {tool} (request id {rid}); the server log has the details."
+            ) from exc
+        finally:
+            elapsed = time.perf_counter() - start
+            TOOL_CALLS.labels(tool, status).inc()
+            TOOL_DURATION.labels(tool).observe(elapsed)
+            duration_ms = round(elapsed * 1000, 2)
+            log.info(
+                "tool %s %s in %.1f ms",
+                tool,
+                status,
+                duration_ms,
+                extra={"tool": tool, "status": status, "duration_ms": duration_ms},
+            )
+            request_id.reset(token)

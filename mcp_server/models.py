@@ -1,0 +1,41 @@
+"""The shapes tools accept and return (their JSON schemas are what clients see)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class DocumentIn(BaseModel):
+    text: str = Field(description="The passage to store, as plain text or Markdown.")
+    metadata: dict[str, Any] | None = Field(
+        None,
+        description='Optional fields to filter on later, e.g. {"source": "handbook.md", '
+        '"year": 2024}. "source" also identifies the passage: the same text from the same '
+        "source is stored once.",
+    )
+
+
+class StoreOutput(BaseModel):
+    stored: int = Field(description="How many passages were stored (new or updated).")
+    ids: list[str] = Field(description="Point id of each passage, in input order.")
+    collection: str
+
+
+class FoundItem(BaseModel):
+    id: str
+    score: float = Field(description="Cosine similarity to the query, higher is closer.")
+    text: str
+    metadata: dict[str, Any]
+
+
+class FindOutput(BaseModel):
+    collection: str
+    results: list[FoundItem] = Field(description="Best matches first.")
+    limit: int
+    offset: int
+    returned: int
+    next_offset: int | None = Field(
+        description="Pass as offset to get the next page; null when there are no more."
+    )
