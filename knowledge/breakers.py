@@ -25,12 +25,27 @@ class DependencyFailure(Exception):
     """Raised inside a breaker-guarded call when the dependency itself failed."""
 
 
+class _CircuitBreaker(CircuitBreaker):  # type: ignore[misc]
+    """The library's breaker, except that a cancelled call is no verdict on the dependency.
+
+    The library resets (closes) the breaker after any exception that is not a failure,
+    including ``asyncio.CancelledError``: a client that gives up on a hanging dependency
+    would then keep the breaker from ever opening, and a cancelled trial call would close a
+    half-open breaker without a single success.
+    """
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: Any, tb: Any) -> bool:
+        if exc_type is not None and not issubclass(exc_type, Exception):
+            return False
+        return bool(super().__exit__(exc_type, exc, tb))
+
+
 class Breaker:
     """One named breaker; ``await breaker.call(fn, ...)`` fails fast while open."""
 
     def __init__(self, name: str, *, failure_threshold: int = 5, recovery_seconds: float = 60.0):
         self.name = name
-        self._cb = CircuitBreaker(
+        self._cb = _CircuitBreaker(
             failure_threshold=failure_threshold,
             recovery_timeout=recovery_seconds,
             expected_exception=DependencyFailure,
@@ -58,7 +73,11 @@ class Breaker:
         try:
             result: T = await self._cb.call_async(fn, *args, **kwargs)
         except DependencyFailure as exc:
-            raise DependencyUnavailable(str(exc), retry_after=None) from exc
+            retry_after = self.retry_after if self._cb.opened else None
+            message = str(exc)
+            if retry_after is not None:
+                message += f" The circuit breaker is now open; retry in {retry_after:.0f} s."
+            raise DependencyUnavailable(message, retry_after=retry_after) from exc
         return result
 
 

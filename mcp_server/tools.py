@@ -4,7 +4,6 @@ No `from __future__ import annotations` here: FastMCP evaluates the signatures, 
 bounds in them close over settings.
 """
 
-
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -28,7 +27,11 @@ CollectionArg = Annotated[
 
 def tool_error(exc: KnowledgeError) -> ToolError:
     message = str(exc)
-    if isinstance(exc, DependencyUnavailable) and exc.retry_after and "Retry" not in message:
+    if (
+        isinstance(exc, DependencyUnavailable)
+        and exc.retry_after
+        and "retry in" not in message.lower()
+    ):
         message += f" Retry in {exc.retry_after:.0f} s."
     return ToolError(message)
 

@@ -55,6 +55,13 @@ class OllamaEmbedder(RemoteEmbedder):
                 f"Ollama is not reachable at {self.host} ({type(exc).__name__}). Start it "
                 "(`ollama serve`) or set SHIELD_OLLAMA_HOST to where it runs."
             ) from exc
+        except (ValueError, TypeError) as exc:
+            # A 200 whose body is not JSON (JSONDecodeError) or not an embed response
+            # (pydantic's ValidationError is a ValueError; a non-object body is a TypeError).
+            raise DependencyRejected(
+                f"{self.host} did not answer in the Ollama /api/embed format ({exc!r:.300}); "
+                "check that SHIELD_OLLAMA_HOST points at an Ollama server."
+            ) from exc
         return [list(map(float, v)) for v in response.embeddings]
 
     async def aclose(self) -> None:

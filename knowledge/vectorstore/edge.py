@@ -15,6 +15,7 @@ import asyncio
 import json
 import logging
 import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -40,6 +41,7 @@ DEFAULT_INDEXED_FIELDS = ("source",)
 # payload; boolean equality is therefore applied in Python over a widening window of
 # nearest hits (exact for every page that fits in the window).
 MAX_BOOL_WINDOW = 20_000
+FLUSH_INTERVAL = 5.0  # seconds
 
 
 def _field_value(payload: dict[str, Any], dotted: str) -> Any:
@@ -60,6 +62,7 @@ class _Collection:
         self.shard = shard
         self.indexed = indexed
         self.pending_optimize = 0
+        self.flushed_at = time.monotonic()
         self.optimizing: Future[None] | None = None
         self.lock = threading.Lock()
 
@@ -150,6 +153,9 @@ class EdgeVectorStore(VectorStore):
         return (self._path(name) / "edge_config.json").exists()
 
     def _get(self, name: str) -> _Collection:
+        coll = self._collections.get(name)
+        if coll is not None:
+            return coll
         opened = self._open(name, None)
         if opened is None:
             raise KeyError(name)
@@ -163,7 +169,12 @@ class EdgeVectorStore(VectorStore):
         coll = self._get(name)
         edge_points = [Point(p.id, {vector_name: p.vector}, p.payload) for p in points]
         coll.shard.update(UpdateOperation.upsert_points(edge_points))
-        coll.shard.flush()
+        # The WAL already makes the write survive a crashed process (checked with SIGKILL);
+        # flushing segments costs milliseconds, so it happens at most every few seconds.
+        now = time.monotonic()
+        if now - coll.flushed_at >= FLUSH_INTERVAL:
+            coll.shard.flush()
+            coll.flushed_at = now
         with coll.lock:
             coll.pending_optimize += len(points)
             due = coll.pending_optimize >= self.optimize_after and coll.optimizing is None

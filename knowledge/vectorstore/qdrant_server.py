@@ -45,7 +45,9 @@ class QdrantServerStore(VectorStore):
         self._timeout = timeout
         self.breaker = breaker or Breaker("qdrant")
         self._client: AsyncQdrantClient | None = None
-        self._vector_names: dict[str, str] = {}
+        # Vectors of each collection seen so far; every ensure_collection checks its spec
+        # against them (a cached name alone would accept a different size).
+        self._vectors: dict[str, list[ExistingVector]] = {}
         self._indexed: dict[str, set[str]] = {}
         self._lock = asyncio.Lock()
 
@@ -99,36 +101,37 @@ class QdrantServerStore(VectorStore):
 
         check_collection_name(name)
         async with self._lock:
-            if name in self._vector_names:
-                return self._vector_names[name]
-            client = self._get_client()
-            if await self._call(client.collection_exists, name):
-                info = await self._call(client.get_collection, name)
-                vectors = info.config.params.vectors
-                if isinstance(vectors, models.VectorParams):
-                    existing = [ExistingVector("", vectors.size, vectors.distance.value)]
+            existing = self._vectors.get(name)
+            if existing is None:
+                client = self._get_client()
+                if await self._call(client.collection_exists, name):
+                    info = await self._call(client.get_collection, name)
+                    vectors = info.config.params.vectors
+                    if isinstance(vectors, models.VectorParams):
+                        existing = [ExistingVector("", vectors.size, vectors.distance.value)]
+                    else:
+                        existing = [
+                            ExistingVector(n, p.size, p.distance.value)
+                            for n, p in (vectors or {}).items()
+                        ]
+                    self._indexed[name] = set((info.payload_schema or {}).keys())
                 else:
+                    await self._call(
+                        client.create_collection,
+                        name,
+                        vectors_config={
+                            spec.vector_name: models.VectorParams(
+                                size=spec.size, distance=models.Distance.COSINE
+                            )
+                        },
+                    )
                     existing = [
-                        ExistingVector(n, p.size, p.distance.value)
-                        for n, p in (vectors or {}).items()
+                        ExistingVector(spec.vector_name, spec.size, models.Distance.COSINE.value)
                     ]
-                vector_name = pick_vector(name, spec, existing)
-                self._indexed[name] = set((info.payload_schema or {}).keys())
-            else:
-                await self._call(
-                    client.create_collection,
-                    name,
-                    vectors_config={
-                        spec.vector_name: models.VectorParams(
-                            size=spec.size, distance=models.Distance.COSINE
-                        )
-                    },
-                )
-                vector_name = spec.vector_name
-                self._indexed[name] = set()
-                await self._index(name, "source", models.PayloadSchemaType.KEYWORD)
-            self._vector_names[name] = vector_name
-            return vector_name
+                    self._indexed[name] = set()
+                    await self._index(name, "source", models.PayloadSchemaType.KEYWORD)
+                self._vectors[name] = existing
+            return pick_vector(name, spec, existing)
 
     async def _index(self, name: str, field: str, schema: Any) -> None:
         key = f"metadata.{field}"
