@@ -12,7 +12,7 @@ import asyncio
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -63,14 +63,6 @@ def _openai(url: str, breaker: Breaker) -> RemoteEmbedder:
 
 
 EMBEDDERS = [pytest.param(_ollama, id="ollama"), pytest.param(_openai, id="openai")]
-
-
-@pytest.fixture
-async def closing() -> AsyncIterator[list[RemoteEmbedder]]:
-    made: list[RemoteEmbedder] = []
-    yield made
-    for embedder in made:
-        await embedder.aclose()
 
 
 def new_breaker(**kwargs: Any) -> Breaker:

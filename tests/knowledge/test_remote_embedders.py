@@ -1,9 +1,6 @@
-"""The Ollama and OpenAI-compatible embedders against stand-in HTTP services.
+"""Behaviour the Ollama and OpenAI-compatible embedders share, against stand-in services.
 
-Neither Ollama nor an OpenAI-compatible endpoint can run on the test machine, so each is
-replaced at the HTTP boundary by a real HTTP server on 127.0.0.1 (``StubService``, or the
-``RawStub`` below when a test needs request headers or a body that is not JSON). The
-embedders, their HTTP clients and the breakers all run for real.
+See remote_fixtures.py for the stand-ins (real HTTP servers on 127.0.0.1).
 """
 
 from __future__ import annotations
@@ -11,154 +8,23 @@ from __future__ import annotations
 import json
 import math
 import threading
-import uuid
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 
-from knowledge.breakers import Breaker
-from knowledge.embeddings.ollama import OllamaEmbedder
-from knowledge.embeddings.openai_compat import OpenAIEmbedder
 from knowledge.embeddings.remote import RemoteEmbedder
 from knowledge.errors import DependencyRejected, DependencyUnavailable
+from tests.knowledge.remote_fixtures import (
+    OLLAMA,
+    PROVIDERS,
+    Provider,
+    RawStub,
+    build,
+    embedding_service,
+    fake_vector,
+    inputs,
+)
 from tests.support import StubService, free_port
-
-# --- stand-in services ----------------------------------------------------------------------
-
-
-# (method, path, json body or None, headers) -> (status, raw body)
-RawHandler = Callable[[str, str, Any, dict[str, str]], tuple[int, bytes]]
-
-
-class _QuietServer(ThreadingHTTPServer):
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # A client that timed out has hung up; writing the late answer then fails. Expected.
-        pass
-
-
-class RawStub(StubService):
-    """Like ``StubService`` (same start/stop), but the handler gets the request headers and
-    answers raw bytes, so tests can check ``Authorization`` and send bodies that are not JSON.
-    It stands in for Ollama / an OpenAI-compatible endpoint, which cannot run here."""
-
-    def __init__(self, raw_handler: RawHandler) -> None:
-        self.raw_handler = raw_handler
-        self.requests: list[tuple[str, str, Any]] = []
-        self.headers: list[dict[str, str]] = []
-        stub = self
-
-        class _Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("content-length") or 0)
-                raw = self.rfile.read(length) if length else b""
-                body = json.loads(raw) if raw else None
-                headers = {k.lower(): v for k, v in self.headers.items()}
-                stub.requests.append((self.command, self.path, body))
-                stub.headers.append(headers)
-                status, data = stub.raw_handler(self.command, self.path, body, headers)
-                self.send_response(status)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self._server = _QuietServer(("127.0.0.1", 0), _Handler)
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
-
-
-# --- the two providers, described once so shared behaviour is tested on both ---------------
-
-
-def fake_vector(text: str) -> list[float]:
-    """The stand-in "model": a 3-d vector that depends on the text, so order is checkable."""
-    return [float(len(text)), float(sum(map(ord, text)) % 101), 1.0]
-
-
-@dataclass(frozen=True)
-class Provider:
-    name: str
-    path: str  # the path the embedder must POST to (base URL for OpenAI ends in /v1)
-    make: Callable[..., RemoteEmbedder]
-    answer: Callable[[list[list[float]]], Any]  # vectors -> the provider's JSON reply
-    error: Callable[[str], Any]  # message -> the provider's JSON error body
-
-
-def _make_ollama(url: str, **kwargs: Any) -> RemoteEmbedder:
-    return OllamaEmbedder(host=url, model="nomic-embed-text", **kwargs)
-
-
-def _make_openai(url: str, **kwargs: Any) -> RemoteEmbedder:
-    return OpenAIEmbedder(base_url=f"{url}/v1", model="text-embedding-3-small", **kwargs)
-
-
-OLLAMA = Provider(
-    name="ollama",
-    path="/api/embed",
-    make=_make_ollama,
-    answer=lambda vectors: {"model": "nomic-embed-text", "embeddings": vectors},
-    error=lambda message: {"error": message},
-)
-OPENAI = Provider(
-    name="openai",
-    path="/v1/embeddings",
-    make=_make_openai,
-    # Real OpenAI-compatible servers may return items out of order; the index says which.
-    answer=lambda vectors: {
-        "object": "list",
-        "data": [
-            {"object": "embedding", "index": i, "embedding": v}
-            for i, v in reversed(list(enumerate(vectors)))
-        ],
-        "model": "text-embedding-3-small",
-    },
-    error=lambda message: {"error": {"message": message, "type": "invalid_request_error"}},
-)
-PROVIDERS = [pytest.param(OLLAMA, id="ollama"), pytest.param(OPENAI, id="openai")]
-
-
-def embedding_service(provider: Provider) -> Callable[[str, str, Any], tuple[int, Any]]:
-    def handle(method: str, path: str, body: Any) -> tuple[int, Any]:
-        if method != "POST" or path != provider.path:
-            return 404, provider.error(f"no route {method} {path}")
-        return 200, provider.answer([fake_vector(t) for t in body["input"]])
-
-    return handle
-
-
-def new_breaker(**kwargs: Any) -> Breaker:
-    return Breaker(f"test-embed-{uuid.uuid4().hex[:8]}", **kwargs)
-
-
-@pytest.fixture
-async def closing() -> AsyncIterator[list[RemoteEmbedder]]:
-    """Embedders appended here are closed after the test."""
-    made: list[RemoteEmbedder] = []
-    yield made
-    for embedder in made:
-        await embedder.aclose()
-
-
-def build(
-    provider: Provider, url: str, closing: list[RemoteEmbedder], **kwargs: Any
-) -> RemoteEmbedder:
-    kwargs.setdefault("breaker", new_breaker())
-    embedder = provider.make(url, **kwargs)
-    closing.append(embedder)
-    return embedder
-
-
-def inputs(stub: StubService) -> list[list[str]]:
-    return [body["input"] for _, _, body in stub.requests]
-
 
 # --- behaviour both providers share ---------------------------------------------------------
 
@@ -334,107 +200,3 @@ async def test_an_answer_in_the_wrong_format_is_rejected(
         with pytest.raises(DependencyRejected, match="format"):
             await embedder.embed_documents(["hello"])
     assert len(stub.requests) == 1
-
-
-# --- Ollama specifics -----------------------------------------------------------------------
-
-
-async def test_ollama_missing_model_names_the_model_and_the_pull_command(
-    closing: list[RemoteEmbedder],
-) -> None:
-    def no_such_model(method: str, path: str, body: Any) -> tuple[int, Any]:
-        return 404, {"error": f'model "{body["model"]}" not found, try pulling it first'}
-
-    with StubService(no_such_model) as stub:
-        embedder = build(OLLAMA, stub.url, closing)
-        with pytest.raises(DependencyRejected) as caught:
-            await embedder.embed_documents(["hello"])
-    message = str(caught.value)
-    assert "'nomic-embed-text'" in message
-    assert "`ollama pull nomic-embed-text`" in message
-    assert "not found, try pulling it first" in message
-    assert stub.url in message
-
-
-async def test_ollama_bad_request_is_rejected_not_unavailable(
-    closing: list[RemoteEmbedder],
-) -> None:
-    with StubService(lambda m, p, b: (400, {"error": "input exceeds context length"})) as stub:
-        embedder = build(OLLAMA, stub.url, closing)
-        with pytest.raises(DependencyRejected, match="input exceeds context length"):
-            await embedder.embed_documents(["hello"])
-
-
-# --- OpenAI-compatible specifics ------------------------------------------------------------
-
-
-@pytest.mark.parametrize("status", [401, 403])
-async def test_openai_refused_key_points_at_the_api_key_setting(
-    closing: list[RemoteEmbedder], status: int
-) -> None:
-    with StubService(lambda m, p, b: (status, OPENAI.error("Incorrect API key provided"))) as stub:
-        embedder = build(OPENAI, stub.url, closing, api_key="sk-wrong")
-        with pytest.raises(DependencyRejected) as caught:
-            await embedder.embed_documents(["hello"])
-    message = str(caught.value)
-    assert "SHIELD_OPENAI_API_KEY" in message
-    assert f"HTTP {status}" in message
-    assert "Incorrect API key provided" in message
-
-
-async def test_openai_unknown_model_names_the_model(closing: list[RemoteEmbedder]) -> None:
-    with StubService(lambda m, p, b: (404, OPENAI.error("The model does not exist"))) as stub:
-        embedder = build(OPENAI, stub.url, closing)
-        with pytest.raises(DependencyRejected) as caught:
-            await embedder.embed_documents(["hello"])
-    message = str(caught.value)
-    assert "'text-embedding-3-small'" in message
-    assert "SHIELD_EMBED_MODEL" in message
-    assert "The model does not exist" in message
-
-
-async def test_openai_rate_limit_means_unavailable(closing: list[RemoteEmbedder]) -> None:
-    with StubService(lambda m, p, b: (429, OPENAI.error("Rate limit reached"))) as stub:
-        embedder = build(OPENAI, stub.url, closing)
-        with pytest.raises(DependencyUnavailable, match="HTTP 429"):
-            await embedder.embed_documents(["hello"])
-
-
-@pytest.mark.parametrize(
-    ("api_key", "expected"), [("sk-test-123", "Bearer sk-test-123"), (None, None)]
-)
-async def test_openai_sends_the_api_key_only_when_given(
-    closing: list[RemoteEmbedder], api_key: str | None, expected: str | None
-) -> None:
-    def answer(method: str, path: str, body: Any, headers: dict[str, str]) -> tuple[int, bytes]:
-        return 200, json.dumps(OPENAI.answer([fake_vector(t) for t in body["input"]])).encode()
-
-    with RawStub(answer) as stub:
-        embedder = build(OPENAI, stub.url, closing, api_key=api_key, batch_size=1)
-        await embedder.embed_documents(["one", "two"])
-    assert len(stub.headers) == 2
-    assert [h.get("authorization") for h in stub.headers] == [expected, expected]
-    assert all(h["content-type"] == "application/json" for h in stub.headers)
-
-
-async def test_openai_base_url_with_trailing_slash(closing: list[RemoteEmbedder]) -> None:
-    with StubService(embedding_service(OPENAI)) as stub:
-        embedder = OpenAIEmbedder(
-            base_url=f"{stub.url}/v1/", model="m", breaker=new_breaker(), batch_size=2
-        )
-        closing.append(embedder)
-        assert await embedder.embed_documents(["a", "bb", "ccc"]) == [
-            fake_vector(t) for t in ["a", "bb", "ccc"]
-        ]
-    assert [path for _, path, _ in stub.requests] == ["/v1/embeddings", "/v1/embeddings"]
-
-
-async def test_vector_names_derive_from_provider_and_model(
-    closing: list[RemoteEmbedder],
-) -> None:
-    url = f"http://127.0.0.1:{free_port()}"  # never contacted: the name needs no request
-    ollama = build(OLLAMA, url, closing)
-    openai = OpenAIEmbedder(base_url=url, model="BAAI/bge-m3", breaker=new_breaker())
-    closing.append(openai)
-    assert ollama.vector_name == "ollama-nomic-embed-text"
-    assert openai.vector_name == "openai-baai-bge-m3"

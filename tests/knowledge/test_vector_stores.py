@@ -9,157 +9,30 @@ angle from the query, so the expected order of every search follows from the geo
 from __future__ import annotations
 
 import math
-import os
-import tempfile
-import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from knowledge.breakers import Breaker
 from knowledge.errors import CollectionMismatch, InvalidInput
-from knowledge.vectorstore.base import CollectionSpec, SearchHit, StoredPoint, VectorStore
+from knowledge.vectorstore.base import CollectionSpec, StoredPoint, VectorStore
 from knowledge.vectorstore.edge import EdgeVectorStore
-from knowledge.vectorstore.filters import Match, Range, parse_filter
-from knowledge.vectorstore.qdrant_server import QdrantServerStore
+from knowledge.vectorstore.filters import Range
 
 # qdrant-client's local mode warns that payload indexes do nothing there; the store still
 # creates them because a real server uses them.
+from tests.knowledge.vector_fixtures import (
+    CATALOGUE,
+    DIM,
+    SPEC,
+    N,
+    at,
+    create_foreign,
+    nums,
+    pid,
+    search,
+)
+
 pytestmark = pytest.mark.filterwarnings("ignore:Payload indexes have no effect:UserWarning")
-
-DIM = 4
-SPEC = CollectionSpec(vector_name="test-vec", size=DIM)
-
-
-def at(degrees: float) -> list[float]:
-    """A 4-d unit vector in the first plane, ``degrees`` away from ``at(0)``."""
-    rad = math.radians(degrees)
-    return [math.cos(rad), math.sin(rad), 0.0, 0.0]
-
-
-def pid(i: int) -> str:
-    return str(uuid.UUID(int=i + 1))
-
-
-def nums(hits: list[SearchHit]) -> list[int]:
-    """Point numbers of the hits, after checking each id matches its payload."""
-    out = []
-    for hit in hits:
-        num = int(hit.payload["metadata"]["page"])
-        assert hit.id == pid(num)
-        out.append(num)
-    return out
-
-
-# --- backends ---------------------------------------------------------------------------
-
-
-def make_store(backend: str, root: Path) -> VectorStore:
-    if backend == "embedded":
-        return EdgeVectorStore(root)
-    return QdrantServerStore(":memory:", breaker=Breaker(f"test-qdrant-{uuid.uuid4().hex[:10]}"))
-
-
-@pytest.fixture
-def store_root(tmp_path: Path) -> Iterator[Path]:
-    """A data dir for the embedded engine, on tmpfs when the machine has one.
-
-    The engine fsyncs on every create and flush, which on this machine's disk made this file
-    take ~20 s; nothing tested here depends on the medium. Persistence across close and
-    reopen is tested on disk (``data_dir``).
-    """
-    shm = Path("/dev/shm")
-    if shm.is_dir() and os.access(shm, os.W_OK):
-        with tempfile.TemporaryDirectory(dir=shm, prefix="shield-test-") as tmp:
-            root = Path(tmp) / "data"
-            root.mkdir()
-            yield root
-    else:
-        root = tmp_path / "data"
-        root.mkdir()
-        yield root
-
-
-@pytest.fixture(params=["embedded", "qdrant"])
-async def store(request: pytest.FixtureRequest, store_root: Path) -> AsyncIterator[VectorStore]:
-    vector_store = make_store(request.param, store_root)
-    yield vector_store
-    await vector_store.close()
-
-
-async def create_foreign(store: VectorStore, name: str, vectors: dict[str, int] | int) -> None:
-    """Create a collection the way another tool would: with the engine's own API.
-
-    ``vectors`` is {name: size} for named vectors or a bare size for one unnamed vector.
-    """
-    if isinstance(store, EdgeVectorStore):
-        from qdrant_edge import Distance, EdgeConfig, EdgeShard, EdgeVectorParams
-
-        def params(size: int) -> Any:
-            return EdgeVectorParams(size=size, distance=Distance.Cosine)
-
-        config = EdgeConfig(
-            vectors=params(vectors)
-            if isinstance(vectors, int)
-            else {n: params(s) for n, s in vectors.items()}
-        )
-        path = store.root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        EdgeShard.create(str(path), config).close()
-    else:
-        from qdrant_client import models
-
-        assert isinstance(store, QdrantServerStore)
-
-        def vp(size: int) -> models.VectorParams:
-            return models.VectorParams(size=size, distance=models.Distance.COSINE)
-
-        # ":memory:" has no second client to create it from; the store's own client is the
-        # same engine another tool would talk to.
-        await store._get_client().create_collection(
-            name,
-            vectors_config=vp(vectors)
-            if isinstance(vectors, int)
-            else {n: vp(s) for n, s in vectors.items()},
-        )
-
-
-# --- a small catalogue with known geometry ------------------------------------------------
-
-N = 10
-
-
-def catalogue_meta(i: int) -> dict[str, Any]:
-    meta: dict[str, Any] = {
-        "source": "a.md" if i % 2 == 0 else "b.md",
-        "page": i,
-        "rank": i * 0.25,
-        "tag": ["x", "y", "z"][i % 3],
-        "info": {"lang": "de" if i in (2, 3, 8) else "en", "reviewed": i >= 6},
-    }
-    if i != 9:  # point 9 has no "draft" at all: neither True nor False matches it
-        meta["draft"] = i in (1, 4, 7)
-    return meta
-
-
-CATALOGUE = [
-    StoredPoint(pid(i), at(10 * i), {"document": f"text {i}", "metadata": catalogue_meta(i)})
-    for i in range(N)
-]
-
-
-@pytest.fixture
-async def filled(store: VectorStore) -> VectorStore:
-    assert await store.ensure_collection("docs", SPEC) == SPEC.vector_name
-    await store.upsert("docs", SPEC.vector_name, CATALOGUE)
-    return store
-
-
-async def search(store: VectorStore, query: list[float], **kwargs: Any) -> list[SearchHit]:
-    kwargs.setdefault("limit", 100)
-    return await store.search("docs", SPEC.vector_name, query, **kwargs)
 
 
 # --- collections ----------------------------------------------------------------------------
@@ -285,164 +158,6 @@ async def test_an_empty_upsert_writes_nothing(store: VectorStore) -> None:
     await store.ensure_collection("docs", SPEC)
     await store.upsert("docs", SPEC.vector_name, [])
     assert await store.count("docs") == 0
-
-
-# --- filters ----------------------------------------------------------------------------------
-
-
-def field(meta: dict[str, Any], dotted: str) -> Any:
-    value: Any = meta
-    for part in dotted.split("."):
-        value = value.get(part) if isinstance(value, dict) else None
-    return value
-
-
-def matches(raw: dict[str, Any]) -> Callable[[dict[str, Any]], bool]:
-    """The filter language's meaning, written plainly, to compute expected hits."""
-
-    def one(value: Any, spec: Any) -> bool:
-        if isinstance(spec, list):
-            return value in spec and type(value) is type(spec[0])
-        if isinstance(spec, dict):
-            if not isinstance(value, int | float) or isinstance(value, bool):
-                return False
-            ops = {
-                "gt": value > spec.get("gt", -math.inf),
-                "gte": value >= spec.get("gte", -math.inf),
-                "lt": value < spec.get("lt", math.inf),
-                "lte": value <= spec.get("lte", math.inf),
-            }
-            return all(ops.values())
-        return type(value) is type(spec) and value == spec
-
-    return lambda meta: all(one(field(meta, f), s) for f, s in raw.items())
-
-
-FILTERS = [
-    pytest.param({"source": "b.md"}, id="str"),
-    pytest.param({"page": 3}, id="int"),
-    pytest.param({"draft": True}, id="bool-true"),
-    pytest.param({"draft": False}, id="bool-false"),
-    pytest.param({"info.lang": "de"}, id="nested-str"),
-    pytest.param({"info.reviewed": True}, id="nested-bool"),
-    pytest.param({"tag": ["x", "z"]}, id="any-str"),
-    pytest.param({"page": [2, 5, 9, 42]}, id="any-int"),
-    pytest.param({"page": {"gte": 2, "lte": 5}}, id="int-gte-lte"),
-    pytest.param({"page": {"gt": 2, "lt": 5}}, id="int-gt-lt"),
-    pytest.param({"page": {"gte": 7}}, id="int-gte-only"),
-    pytest.param({"rank": {"gte": 0.5, "lt": 1.5}}, id="float-gte-lt"),
-    pytest.param({"rank": {"gt": 0.5, "lte": 1.5}}, id="float-gt-lte"),
-    pytest.param({"rank": {"lt": 0.6}}, id="float-lt-only"),
-    pytest.param({"source": "a.md", "page": {"gt": 3}}, id="and-str-range"),
-    pytest.param({"tag": ["x", "y"], "source": "b.md"}, id="and-any-str"),
-    pytest.param({"draft": True, "source": "b.md"}, id="and-bool-str"),
-    pytest.param({"draft": False, "page": {"lte": 5}}, id="and-bool-range"),
-    pytest.param({"source": "nowhere.md"}, id="no-match"),
-    pytest.param({"page": "3"}, id="str-does-not-match-int"),
-]
-
-
-@pytest.mark.parametrize("raw", FILTERS)
-async def test_filters_select_exactly_the_matching_points(
-    filled: VectorStore, raw: dict[str, Any]
-) -> None:
-    keep = matches(raw)
-    expected = [i for i in range(N) if keep(catalogue_meta(i))]
-    hits = await search(filled, at(0), conditions=parse_filter(raw))
-    assert nums(hits) == expected
-
-
-@pytest.mark.parametrize(
-    "raw",
-    [
-        pytest.param({"source": "a.md"}, id="str"),
-        pytest.param({"draft": False}, id="bool"),
-        pytest.param({"page": {"gte": 1}}, id="range"),
-    ],
-)
-async def test_filtered_pages_are_disjoint_and_consecutive(
-    filled: VectorStore, raw: dict[str, Any]
-) -> None:
-    keep = matches(raw)
-    expected = [i for i in range(N) if keep(catalogue_meta(i))]
-    conditions = parse_filter(raw)
-    pages = [
-        nums(await search(filled, at(0), limit=2, offset=off, conditions=conditions))
-        for off in range(0, len(expected) + 2, 2)
-    ]
-    assert [i for page in pages for i in page] == expected
-    assert all(len(page) == 2 for page in pages[: len(expected) // 2])
-    assert pages[-1] == []
-
-
-async def test_filters_combine_with_score_threshold(filled: VectorStore) -> None:
-    threshold = math.cos(math.radians(55))  # points 0..5
-    hits = await search(filled, at(0), conditions=[Match("draft", True)], score_threshold=threshold)
-    assert nums(hits) == [1, 4]
-
-
-# --- many points, few of them flagged: the embedded store's boolean window --------------------
-
-MANY = 300
-FLAGGED = (250, 270, 280, 299)  # the farthest from at(0); the nearest 250 are all unflagged
-
-
-def many_points() -> list[StoredPoint]:
-    points = []
-    for i in range(MANY):
-        meta: dict[str, Any] = {"page": i, "source": "far.md" if i >= 260 else "near.md"}
-        if i % 50 != 7:  # a few points without the flag at all
-            meta["flag"] = i in FLAGGED
-        points.append(StoredPoint(pid(i), at(0.5 * i), {"metadata": meta}))
-    return points
-
-
-@pytest.fixture
-async def crowded(store: VectorStore) -> VectorStore:
-    await store.ensure_collection("docs", SPEC)
-    points = many_points()
-    for start in range(0, MANY, 100):
-        await store.upsert("docs", SPEC.vector_name, points[start : start + 100])
-    assert await store.count("docs") == MANY
-    return store
-
-
-async def test_a_bool_filter_finds_rare_far_points_and_pages_through_them(
-    crowded: VectorStore,
-) -> None:
-    flag = [Match("flag", True)]
-    assert nums(await search(crowded, at(0), limit=2, conditions=flag)) == [250, 270]
-    assert nums(await search(crowded, at(0), limit=2, offset=2, conditions=flag)) == [280, 299]
-    assert nums(await search(crowded, at(0), limit=2, offset=4, conditions=flag)) == []
-    assert nums(await search(crowded, at(0), limit=10, conditions=flag)) == list(FLAGGED)
-
-
-async def test_a_bool_filter_with_an_engine_filter_over_many_points(
-    crowded: VectorStore,
-) -> None:
-    conditions = parse_filter({"flag": True, "source": "far.md"})
-    assert nums(await search(crowded, at(0), limit=10, conditions=conditions)) == [270, 280, 299]
-    conditions = parse_filter({"flag": True, "page": {"lt": 260}})
-    assert nums(await search(crowded, at(0), limit=10, conditions=conditions)) == [250]
-
-
-async def test_a_false_bool_filter_pages_over_many_points(crowded: VectorStore) -> None:
-    unflagged = [p for p in range(MANY) if p not in FLAGGED and p % 50 != 7]
-    conditions = [Match("flag", False)]
-    seen: list[int] = []
-    for offset in range(0, MANY, 40):
-        page = nums(await search(crowded, at(0), limit=40, offset=offset, conditions=conditions))
-        assert page == unflagged[offset : offset + 40]
-        seen.extend(page)
-    assert seen == unflagged
-
-
-async def test_a_bool_filter_respects_the_score_threshold_over_many_points(
-    crowded: VectorStore,
-) -> None:
-    threshold = math.cos(math.radians(137.5))  # keeps points up to 275 (137.5 degrees)
-    hits = await search(crowded, at(0), conditions=[Match("flag", True)], score_threshold=threshold)
-    assert nums(hits) == [250, 270]
 
 
 # --- embedded only ----------------------------------------------------------------------------
