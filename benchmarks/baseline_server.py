@@ -1,7 +1,7 @@
 """The transport floor: a fastmcp 4 server with one no-op tool, nothing else.
 
-    python baseline_server.py --transport http --port PORT   (MCP at /mcp, GET /health)
-    python baseline_server.py --transport stdio
+python baseline_server.py --transport http --port PORT   (MCP at /mcp, GET /health)
+python baseline_server.py --transport stdio
 """
 
 from __future__ import annotations
@@ -33,9 +33,12 @@ def main() -> None:
     args = parser.parse_args()
     if args.transport == "http":
         mcp.run(
-            transport="http", host="127.0.0.1", port=args.port, show_banner=False,
+            transport="http",
+            host="127.0.0.1",
+            port=args.port,
+            show_banner=False,
             log_level="warning",
-        )  # fmt: skip
+        )
     else:
         mcp.run(transport="stdio", show_banner=False)
 

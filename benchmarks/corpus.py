@@ -14,61 +14,59 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
+
+def _words(text: str) -> tuple[str, ...]:
+    return tuple(text.split())
+
+
 TOPICS: dict[str, tuple[str, ...]] = {
-    "ocean": (
-        "ocean", "wave", "tide", "coral", "reef", "harbor", "sailor", "current", "salt",
-        "whale", "shore", "island", "anchor", "storm", "fisher", "lighthouse", "deep",
-        "vessel", "navy", "kelp", "lagoon", "dolphin", "beach", "sand", "mariner",
+    "ocean": _words(
+        "ocean wave tide coral reef harbor sailor current salt whale shore island anchor "
+        "storm fisher lighthouse deep vessel navy kelp lagoon dolphin beach sand mariner"
     ),
-    "forest": (
-        "forest", "pine", "oak", "moss", "trail", "ranger", "canopy", "fern", "bark",
-        "deer", "owl", "timber", "grove", "root", "leaf", "mushroom", "cedar", "creek",
-        "lumber", "hiker", "camp", "wolf", "birch", "clearing", "soil",
+    "forest": _words(
+        "forest pine oak moss trail ranger canopy fern bark deer owl timber grove root "
+        "leaf mushroom cedar creek lumber hiker camp wolf birch clearing soil"
     ),
-    "kitchen": (
-        "kitchen", "bread", "oven", "flour", "butter", "recipe", "soup", "garlic", "pan",
-        "knife", "onion", "pepper", "sauce", "baker", "dough", "spice", "salad", "cheese",
-        "roast", "kettle", "honey", "chef", "pastry", "grill", "vinegar",
+    "kitchen": _words(
+        "kitchen bread oven flour butter recipe soup garlic pan knife onion pepper sauce "
+        "baker dough spice salad cheese roast kettle honey chef pastry grill vinegar"
     ),
-    "finance": (
-        "market", "bank", "loan", "interest", "stock", "bond", "budget", "invoice", "tax",
-        "profit", "revenue", "audit", "capital", "ledger", "credit", "debt", "equity",
-        "dividend", "broker", "payroll", "asset", "inflation", "currency", "fund", "price",
+    "finance": _words(
+        "market bank loan interest stock bond budget invoice tax profit revenue audit "
+        "capital ledger credit debt equity dividend broker payroll asset inflation "
+        "currency fund price"
     ),
-    "medicine": (
-        "doctor", "patient", "clinic", "vaccine", "fever", "nurse", "surgery", "dose",
-        "symptom", "therapy", "blood", "heart", "lung", "diagnosis", "hospital", "virus",
-        "pill", "allergy", "injury", "pulse", "wound", "scan", "remedy", "infection", "cure",
+    "medicine": _words(
+        "doctor patient clinic vaccine fever nurse surgery dose symptom therapy blood "
+        "heart lung diagnosis hospital virus pill allergy injury pulse wound scan remedy "
+        "infection cure"
     ),
-    "computing": (
-        "server", "network", "database", "kernel", "compiler", "query", "cache", "thread",
-        "socket", "packet", "memory", "disk", "index", "cluster", "latency", "protocol",
-        "function", "module", "bug", "deploy", "container", "router", "token", "schema", "log",
+    "computing": _words(
+        "server network database kernel compiler query cache thread socket packet memory "
+        "disk index cluster latency protocol function module bug deploy container router "
+        "token schema log"
     ),
-    "music": (
-        "piano", "guitar", "melody", "rhythm", "chord", "singer", "concert", "violin",
-        "drum", "tempo", "orchestra", "harmony", "song", "album", "stage", "choir", "bass",
-        "lyric", "flute", "jazz", "note", "score", "tune", "band", "opera",
+    "music": _words(
+        "piano guitar melody rhythm chord singer concert violin drum tempo orchestra "
+        "harmony song album stage choir bass lyric flute jazz note score tune band opera"
     ),
-    "space": (
-        "planet", "orbit", "rocket", "comet", "galaxy", "star", "moon", "telescope",
-        "asteroid", "nebula", "gravity", "launch", "satellite", "astronaut", "crater",
-        "solar", "eclipse", "meteor", "cosmos", "station", "probe", "lunar", "mars", "saturn",
-        "vacuum",
+    "space": _words(
+        "planet orbit rocket comet galaxy star moon telescope asteroid nebula gravity "
+        "launch satellite astronaut crater solar eclipse meteor cosmos station probe "
+        "lunar mars saturn vacuum"
     ),
 }
 
-GENERAL: tuple[str, ...] = (
-    "the", "a", "of", "and", "to", "in", "with", "for", "on", "near", "after", "before",
-    "under", "over", "about", "every", "some", "many", "few", "old", "new", "small", "large",
-    "quiet", "bright", "dark", "early", "late", "quick", "slow", "careful", "simple", "strange",
-    "common", "rare", "warm", "cold", "long", "short", "good", "plain", "heavy", "light",
-    "people", "morning", "evening", "city", "village", "road", "river", "house", "school",
-    "window", "garden", "letter", "story", "question", "answer", "friend", "family", "work",
-    "season", "year", "week", "hour", "place", "reason", "idea", "problem", "plan", "report",
-    "finds", "keeps", "brings", "makes", "takes", "gives", "shows", "builds", "moves", "holds",
-    "opens", "closes", "watches", "follows", "carries", "reads", "writes", "tests", "checks",
-    "notes", "measures", "explains", "remembers", "changes", "starts", "ends", "turns",
+GENERAL: tuple[str, ...] = _words(
+    "the a of and to in with for on near after before under over about every some many "
+    "few old new small large quiet bright dark early late quick slow careful simple "
+    "strange common rare warm cold long short good plain heavy light people morning "
+    "evening city village road river house school window garden letter story question "
+    "answer friend family work season year week hour place reason idea problem plan "
+    "report finds keeps brings makes takes gives shows builds moves holds opens closes "
+    "watches follows carries reads writes tests checks notes measures explains remembers "
+    "changes starts ends turns"
 )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -155,19 +155,28 @@ async def timed_store(
 
 
 async def verify_top_hits(
-    session: ClientSession, adapter: Adapter, probes: Sequence[tuple[str, Document]]
+    session: ClientSession,
+    adapter: Adapter,
+    probes: Sequence[tuple[str, Document]],
+    index: Mapping[str, int],
 ) -> dict[str, Any]:
-    """For queries made from stored texts: is that text the top hit?"""
+    """For queries made from stored texts: is that text the top hit?
+
+    ``ranked`` lists, per probe, the corpus numbers of the hits in rank order (-1 for a
+    text not in the corpus), so two servers' rankings can be compared.
+    """
     hits = 0
     misses: list[str] = []
+    ranked: list[list[int]] = []
     for query, doc in probes:
         result = await call(session, adapter.find_tool, adapter.find_args(query))
         texts = adapter.hit_texts(result)
+        ranked.append([index.get(t, -1) for t in texts])
         if texts and texts[0] == doc.text:
             hits += 1
         else:
             misses.append(query)
-    return {"probes": len(probes), "top1_hits": hits, "misses": misses}
+    return {"probes": len(probes), "top1_hits": hits, "misses": misses, "ranked": ranked}
 
 
 async def cold_start(

