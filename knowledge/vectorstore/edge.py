@@ -70,9 +70,18 @@ class _Collection:
 class EdgeVectorStore(VectorStore):
     backend = "embedded"
 
-    def __init__(self, data_dir: Path, *, optimize_after: int = 5000) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        optimize_after: int = 5000,
+        indexing_threshold_kb: int | None = None,
+    ) -> None:
         self.root = Path(data_dir) / "collections"
         self.optimize_after = optimize_after
+        # Vector data (KB) in a segment before optimize() builds its HNSW index; None keeps
+        # the engine's default (about 6-7k 384-d vectors). Below it, search is brute force.
+        self.indexing_threshold_kb = indexing_threshold_kb
         self._collections: dict[str, _Collection] = {}
         self._open_lock = threading.Lock()
         self._optimizer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="optimize")
@@ -91,7 +100,13 @@ class EdgeVectorStore(VectorStore):
         ]
 
     def _open(self, name: str, spec: CollectionSpec | None) -> tuple[_Collection, str] | None:
-        from qdrant_edge import Distance, EdgeConfig, EdgeShard, EdgeVectorParams
+        from qdrant_edge import (
+            Distance,
+            EdgeConfig,
+            EdgeOptimizersConfig,
+            EdgeShard,
+            EdgeVectorParams,
+        )
 
         path = self._path(name)
         with self._open_lock:
@@ -115,11 +130,13 @@ class EdgeVectorStore(VectorStore):
             assert spec is not None
             if spec.distance != "Cosine":
                 raise CollectionMismatch(f"Unsupported distance {spec.distance!r}.")
-            config = EdgeConfig(
-                vectors={
-                    spec.vector_name: EdgeVectorParams(size=spec.size, distance=Distance.Cosine)
-                }
+            optimizers = (
+                EdgeOptimizersConfig(indexing_threshold=self.indexing_threshold_kb)
+                if self.indexing_threshold_kb is not None
+                else None
             )
+            vectors = {spec.vector_name: EdgeVectorParams(size=spec.size, distance=Distance.Cosine)}
+            config = EdgeConfig(vectors=vectors, optimizers=optimizers)
             shard = EdgeShard.create(str(path), config)
             coll = _Collection(shard, set())
             self._collections[name] = coll
@@ -192,6 +209,10 @@ class EdgeVectorStore(VectorStore):
         finally:
             with coll.lock:
                 coll.optimizing = None
+
+    def optimizing(self) -> bool:
+        """Whether an index build is running in the background."""
+        return any(c.optimizing is not None for c in list(self._collections.values()))
 
     async def upsert(self, name: str, vector_name: str, points: Sequence[StoredPoint]) -> None:
         if points:
