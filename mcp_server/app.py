@@ -14,10 +14,11 @@ from starlette.types import ASGIApp
 
 from knowledge.service import KnowledgeService
 from mcp_server.auth import BearerAuth
+from mcp_server.metrics import declare_tools
 from mcp_server.middleware import ToolCallMiddleware
 from mcp_server.runtime import Runtime
 from mcp_server.settings import ServerSettings
-from mcp_server.tools import register_tools
+from mcp_server.tools import TOOL_NAMES, register_tools
 
 INSTRUCTIONS = (
     "A knowledge base of text passages searchable by meaning. Store passages with "
@@ -49,6 +50,7 @@ def build_server(settings: ServerSettings, runtime: Runtime | None = None) -> Fa
         return runtime.start()
 
     register_tools(mcp, service, settings.max_limit)
+    declare_tools(TOOL_NAMES)
 
     @mcp.custom_route("/health", methods=["GET"])
     async def health(_request: Request) -> Response:

@@ -36,6 +36,9 @@ def tool_error(exc: KnowledgeError) -> ToolError:
     return ToolError(message)
 
 
+TOOL_NAMES = ["qdrant_store", "qdrant_find"]
+
+
 def register_tools(mcp: FastMCP, service: Callable[[], KnowledgeService], max_limit: int) -> None:
     @mcp.tool(
         annotations=ToolAnnotations(

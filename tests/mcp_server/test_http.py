@@ -60,6 +60,10 @@ async def test_with_a_token_everything_but_health_needs_it(data_dir: Path, tmp_p
         assert wrong.status_code == 401
         allowed = httpx.get(f"{server.url}/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
         assert allowed.status_code == 200
+        # Every tool's series exists before its first call, so dashboards see zeros.
+        for tool in ("qdrant_store", "qdrant_find"):
+            for status in ("success", "error"):
+                assert f'tool_calls_total{{status="{status}",tool="{tool}"}} 0.0' in allowed.text
 
         secret_text = "The vault combination is 4-8-15-16-23-42."
         async with http_session(server.url, TOKEN) as session:
