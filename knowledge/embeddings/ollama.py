@@ -11,6 +11,7 @@ from knowledge.breakers import Breaker, DependencyFailure
 from knowledge.embeddings.base import Vector
 from knowledge.embeddings.remote import RemoteEmbedder
 from knowledge.errors import DependencyRejected
+from knowledge.redact import safe_url
 
 
 class OllamaEmbedder(RemoteEmbedder):
@@ -30,7 +31,7 @@ class OllamaEmbedder(RemoteEmbedder):
             batch_size=batch_size,
             breaker=breaker or Breaker("ollama"),
         )
-        self.host = host
+        self.host = safe_url(host)  # for messages; the client keeps the real URL
         self._client = ollama.AsyncClient(host=host, timeout=timeout)
 
     async def _embed_batch(self, texts: Sequence[str]) -> list[Vector]:

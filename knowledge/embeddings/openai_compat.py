@@ -11,6 +11,7 @@ from knowledge.breakers import Breaker, DependencyFailure
 from knowledge.embeddings.base import Vector
 from knowledge.embeddings.remote import RemoteEmbedder
 from knowledge.errors import DependencyRejected
+from knowledge.redact import safe_url
 
 
 def _error_text(response: httpx.Response) -> str:
@@ -51,7 +52,7 @@ class OpenAIEmbedder(RemoteEmbedder):
         self._client = httpx.AsyncClient(base_url=self.base_url, headers=headers, timeout=timeout)
 
     async def _embed_batch(self, texts: Sequence[str]) -> list[Vector]:
-        url = f"{self.base_url}/embeddings"
+        url = safe_url(f"{self.base_url}/embeddings")
         try:
             response = await self._client.post(
                 "/embeddings", json={"model": self.model, "input": list(texts)}
@@ -74,7 +75,7 @@ class OpenAIEmbedder(RemoteEmbedder):
             raise DependencyRejected(
                 f"{url} refused the request for model {self.model!r} "
                 f"(HTTP {response.status_code}): {_error_text(response)}. "
-                "Check SHIELD_EMBED_MODEL."
+                "Check SHIELD_EMBED_MODEL, and that each text fits the model's input limit."
             )
         try:
             data = sorted(response.json()["data"], key=lambda item: item["index"])

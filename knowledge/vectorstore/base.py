@@ -16,6 +16,11 @@ from knowledge.vectorstore.filters import Condition
 COLLECTION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
 
 
+# Vector names that say which model made them: "<provider>-<model>" from our embedders,
+# "fast-<model>" from fastembed (mcp-server-qdrant).
+MODEL_VECTOR_PREFIXES = ("local-", "ollama-", "openai-", "fast-")
+
+
 def check_collection_name(name: str) -> str:
     if not COLLECTION_NAME.fullmatch(name):
         raise InvalidInput(
@@ -81,6 +86,14 @@ def pick_vector(collection: str, spec: CollectionSpec, existing: Sequence[Existi
                 "choose another collection name."
             )
     chosen = candidates[0]
+    if chosen.name != spec.vector_name and chosen.name.startswith(MODEL_VECTOR_PREFIXES):
+        # Named after another embedding model (by us or by fastembed/mcp-server-qdrant):
+        # same size or not, its vectors live in another space and must not be mixed.
+        raise CollectionMismatch(
+            f"Collection {collection!r} holds {chosen.size}-d vectors of another embedding "
+            f"model (vector {chosen.name!r}); this server embeds {spec.size}-d vectors with "
+            f"{spec.vector_name!r}. Use another collection, or the model that filled this one."
+        )
     if chosen.size != spec.size or chosen.distance != spec.distance:
         raise CollectionMismatch(
             f"Collection {collection!r} holds {chosen.size}-d {chosen.distance} vectors "

@@ -16,12 +16,12 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from knowledge.errors import CollectionMismatch
+from knowledge.errors import CollectionMismatch, InvalidInput
 from knowledge.vectorstore.base import (
     CollectionSpec,
     ExistingVector,
@@ -34,6 +34,7 @@ from knowledge.vectorstore.base import (
 from knowledge.vectorstore.filters import Condition, Match, MatchAny, Range
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Indexed from the start: every writer sets it and users filter by it most.
 DEFAULT_INDEXED_FIELDS = ("source",)
@@ -51,6 +52,22 @@ def _field_value(payload: dict[str, Any], dotted: str) -> Any:
             return None
         value = value.get(part)
     return value
+
+
+def _shielded(fn: Callable[..., T], *args: Any) -> T:
+    """Run an engine call; a Rust panic becomes an ordinary exception.
+
+    pyo3 raises panics as ``PanicException``, a BaseException: left alone it passes every
+    ``except Exception`` and takes the MCP transport down with it.
+    """
+    try:
+        return fn(*args)
+    except Exception:
+        raise
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:
+        raise RuntimeError(f"the embedded Qdrant engine failed: {exc!r}") from exc
 
 
 def _is_bool_match(cond: Condition) -> bool:
@@ -90,7 +107,14 @@ class EdgeVectorStore(VectorStore):
     # -- opening -------------------------------------------------------------------------
 
     def _path(self, name: str) -> Path:
-        return self.root / check_collection_name(name)
+        check_collection_name(name)
+        if name != name.lower():
+            # Directories: "Notes" and "notes" would be one directory on macOS and Windows.
+            raise InvalidInput(
+                f"Collection name {name!r}: the embedded store keeps collections in "
+                f"directories, so names are lowercase; use {name.lower()!r}."
+            )
+        return self.root / name
 
     def _existing_vectors(self, path: Path) -> list[ExistingVector]:
         config = json.loads((path / "edge_config.json").read_text())
@@ -162,7 +186,7 @@ class EdgeVectorStore(VectorStore):
             log.warning("could not index %s as %s", key, kind, exc_info=True)
 
     async def ensure_collection(self, name: str, spec: CollectionSpec) -> str:
-        opened = await asyncio.to_thread(self._open, name, spec)
+        opened = await asyncio.to_thread(_shielded, self._open, name, spec)
         assert opened is not None
         return opened[1]
 
@@ -216,7 +240,7 @@ class EdgeVectorStore(VectorStore):
 
     async def upsert(self, name: str, vector_name: str, points: Sequence[StoredPoint]) -> None:
         if points:
-            await asyncio.to_thread(self._upsert, name, vector_name, points)
+            await asyncio.to_thread(_shielded, self._upsert, name, vector_name, points)
 
     # -- reading -------------------------------------------------------------------------
 
@@ -279,7 +303,7 @@ class EdgeVectorStore(VectorStore):
         if not in_python:
             return query(limit, offset)
         wanted = offset + limit
-        window = max(wanted * 4, 64)
+        window = min(max(wanted * 4, 64), MAX_BOOL_WINDOW)
         while True:
             hits = query(window, 0)
             kept = [
@@ -287,8 +311,17 @@ class EdgeVectorStore(VectorStore):
                 for h in hits
                 if all(_field_value(h.payload, c.field) is c.value for c in in_python)  # type: ignore[union-attr]
             ]
-            if len(kept) >= wanted or len(hits) < window or window >= MAX_BOOL_WINDOW:
+            if len(kept) >= wanted or len(hits) < window:
                 return kept[offset:wanted]
+            if window >= MAX_BOOL_WINDOW:
+                # Answering with a short page would claim there is nothing more.
+                fields = ", ".join(sorted({c.field for c in in_python}))
+                raise InvalidInput(
+                    f"The true/false filter on {fields} matched {len(kept)} of the "
+                    f"{window} passages nearest to the query, fewer than this page needs. "
+                    "The embedded store checks true/false filters over that many passages; "
+                    "add another filter condition (e.g. on source) or a score_threshold."
+                )
             window = min(window * 4, MAX_BOOL_WINDOW)
 
     async def search(
@@ -303,7 +336,15 @@ class EdgeVectorStore(VectorStore):
         score_threshold: float | None = None,
     ) -> list[SearchHit]:
         return await asyncio.to_thread(
-            self._search, name, vector_name, vector, limit, offset, conditions, score_threshold
+            _shielded,
+            self._search,
+            name,
+            vector_name,
+            vector,
+            limit,
+            offset,
+            conditions,
+            score_threshold,
         )
 
     def _count(self, name: str) -> int:
@@ -315,7 +356,7 @@ class EdgeVectorStore(VectorStore):
             return 0
 
     async def count(self, name: str) -> int:
-        return await asyncio.to_thread(self._count, name)
+        return await asyncio.to_thread(_shielded, self._count, name)
 
     # -- closing -------------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ translate the parsed :class:`Condition` list into their own filter types.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,6 +21,8 @@ MAX_CONDITIONS = 16
 MAX_ANY_VALUES = 100
 
 Scalar = str | int | bool
+# Payload integers are 64-bit in Qdrant; larger ones cannot match anything stored.
+INT_MIN, INT_MAX = -(2**63), 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -52,11 +55,27 @@ Condition = Match | MatchAny | Range
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    if isinstance(value, int):
+        return INT_MIN <= value <= INT_MAX
+    return math.isfinite(value)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and INT_MIN <= value <= INT_MAX
+
+
+def _too_big(field: str) -> InvalidInput:
+    return InvalidInput(f"Filter on {field!r}: integers must fit in 64 bits.")
 
 
 def _parse_one(field: str, spec: Any) -> Condition:
-    if isinstance(spec, bool | str) or (isinstance(spec, int) and not isinstance(spec, bool)):
+    if isinstance(spec, bool | str):
+        return Match(field, spec)
+    if isinstance(spec, int):
+        if not _is_int(spec):
+            raise _too_big(field)
         return Match(field, spec)
     if isinstance(spec, float):
         raise InvalidInput(
@@ -72,6 +91,8 @@ def _parse_one(field: str, spec: Any) -> Condition:
         if all(isinstance(v, str) for v in spec):
             return MatchAny(field, tuple(spec))
         if all(isinstance(v, int) and not isinstance(v, bool) for v in spec):
+            if not all(_is_int(v) for v in spec):
+                raise _too_big(field)
             return MatchAny(field, tuple(spec))
         raise InvalidInput(f"Filter on {field!r}: list values must be all strings or all integers.")
     if isinstance(spec, Mapping):
@@ -83,7 +104,10 @@ def _parse_one(field: str, spec: Any) -> Condition:
             )
         bad = [k for k in keys if not _is_number(spec[k])]
         if bad:
-            raise InvalidInput(f"Filter on {field!r}: range bounds must be numbers ({bad}).")
+            raise InvalidInput(
+                f"Filter on {field!r}: range bounds must be finite numbers that fit in 64 "
+                f"bits ({sorted(bad)})."
+            )
         bounds = {k: float(spec[k]) for k in keys}
         low = bounds.get("gte", bounds.get("gt"))
         high = bounds.get("lte", bounds.get("lt"))

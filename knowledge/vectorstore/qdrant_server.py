@@ -7,11 +7,13 @@ this code path without a Qdrant server.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from knowledge.breakers import Breaker, DependencyFailure
-from knowledge.errors import DependencyRejected
+from knowledge.errors import DependencyRejected, KnowledgeError
+from knowledge.redact import safe_url
 from knowledge.vectorstore.base import (
     CollectionSpec,
     ExistingVector,
@@ -27,6 +29,7 @@ if TYPE_CHECKING:
     from qdrant_client import AsyncQdrantClient
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 class QdrantServerStore(VectorStore):
@@ -41,6 +44,7 @@ class QdrantServerStore(VectorStore):
         breaker: Breaker | None = None,
     ) -> None:
         self.url = url
+        self._shown_url = safe_url(url) if url != ":memory:" else url
         self._api_key = api_key
         self._timeout = timeout
         self.breaker = breaker or Breaker("qdrant")
@@ -73,21 +77,22 @@ class QdrantServerStore(VectorStore):
                 detail = exc.content.decode(errors="replace")[:300]
                 if exc.status_code in (401, 403):
                     raise DependencyRejected(
-                        f"The Qdrant server at {self.url} refused the request "
+                        f"The Qdrant server at {self._shown_url} refused the request "
                         f"(HTTP {exc.status_code}); check SHIELD_QDRANT_API_KEY."
                     ) from exc
                 if exc.status_code is not None and exc.status_code < 500:
                     raise DependencyRejected(
-                        f"The Qdrant server at {self.url} refused the request "
+                        f"The Qdrant server at {self._shown_url} refused the request "
                         f"(HTTP {exc.status_code}): {detail}"
                     ) from exc
                 raise DependencyFailure(
-                    f"The Qdrant server at {self.url} failed (HTTP {exc.status_code}): {detail}"
+                    f"The Qdrant server at {self._shown_url} failed "
+                    f"(HTTP {exc.status_code}): {detail}"
                 ) from exc
             except (ResponseHandlingException, OSError, TimeoutError) as exc:
                 raise DependencyFailure(
-                    f"The Qdrant server at {self.url} is not reachable ({exc}). "
-                    "Check SHIELD_QDRANT_URL."
+                    f"The Qdrant server at {self._shown_url} is not reachable "
+                    f"({type(exc).__name__}). Check SHIELD_QDRANT_URL."
                 ) from exc
 
         return await self.breaker.call(guarded)
@@ -138,8 +143,16 @@ class QdrantServerStore(VectorStore):
         indexed = self._indexed.setdefault(name, set())
         if key in indexed:
             return
+        try:
+            await self._call(
+                self._get_client().create_payload_index, name, key, field_schema=schema
+            )
+        except KnowledgeError as exc:
+            # An index only speeds filters up (and a read-only key may not create one):
+            # the search goes on without it, and a later filter tries again.
+            log.warning("could not index %s in %s: %s", key, name, exc)
+            return
         indexed.add(key)
-        await self._call(self._get_client().create_payload_index, name, key, field_schema=schema)
 
     async def upsert(self, name: str, vector_name: str, points: Sequence[StoredPoint]) -> None:
         from qdrant_client import models

@@ -76,7 +76,7 @@ async def test_paging_walks_through_all_results_without_overlap(
         ({"query": "q", "score_threshold": float("nan")}, "between -1 and 1"),
         ({"query": "q", "collection": "../up"}, "not allowed"),
         ({"query": "q", "collection": "missing"}, "does not exist yet"),
-        ({"query": "q", "filter": {"a": {"gte": "x"}}}, "must be numbers"),
+        ({"query": "q", "filter": {"a": {"gte": "x"}}}, "must be finite numbers"),
     ],
 )
 async def test_bad_find_arguments_are_refused(

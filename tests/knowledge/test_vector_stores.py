@@ -72,7 +72,7 @@ async def test_a_foreign_collection_of_another_size_is_refused(store: VectorStor
 @pytest.mark.parametrize(
     ("vectors", "expected"),
     [
-        pytest.param({"fast-all-minilm-l6-v2": DIM}, "fast-all-minilm-l6-v2", id="other-name"),
+        pytest.param({"dense": DIM}, "dense", id="other-name"),
         pytest.param(DIM, "", id="unnamed"),
         pytest.param({"big": 8, "small": DIM}, "small", id="two-vectors-one-fits"),
         pytest.param({"other": DIM, SPEC.vector_name: DIM}, SPEC.vector_name, id="ours-among-two"),
@@ -91,6 +91,18 @@ async def test_a_foreign_collection_with_a_fitting_vector_is_used(
     assert await store.count("theirs") == 3
     hits = await store.search("theirs", vector_name, at(55), limit=3)
     assert nums(hits) == [2, 1, 0]
+
+
+@pytest.mark.parametrize("name", ["fast-bge-small-en", "ollama-nomic-embed-text", "local-x"])
+async def test_a_collection_named_after_another_model_is_refused_even_at_our_size(
+    store: VectorStore, name: str
+) -> None:
+    """Same size is not same space: another model's vectors must not be mixed with ours."""
+    await create_foreign(store, "theirs", {name: DIM})
+    with pytest.raises(CollectionMismatch, match="another embedding model") as caught:
+        await store.ensure_collection("theirs", SPEC)
+    assert name in str(caught.value) and SPEC.vector_name in str(caught.value)
+    assert await store.count("theirs") == 0
 
 
 async def test_a_foreign_collection_with_two_vectors_of_our_size_is_ambiguous(
