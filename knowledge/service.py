@@ -62,10 +62,15 @@ class FindResult:
     limit: int
     offset: int
 
+    max_offset: int = Limits.max_offset
+
     @property
     def next_offset(self) -> int | None:
-        """Where the next page starts, or None when this page was the last."""
-        return self.offset + len(self.results) if len(self.results) == self.limit else None
+        """Where the next page starts, or None when this page was the last one we serve."""
+        following = self.offset + len(self.results)
+        if len(self.results) < self.limit or following > self.max_offset:
+            return None
+        return following
 
 
 def _check_metadata(index: int | None, metadata: Any, limits: Limits) -> dict[str, Any]:
@@ -231,7 +236,7 @@ class KnowledgeService:
             )
             for h in hits
         ]
-        return FindResult(name, results, limit, offset)
+        return FindResult(name, results, limit, offset, lim.max_offset)
 
     async def close(self) -> None:
         await self.store.close()

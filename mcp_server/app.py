@@ -42,7 +42,7 @@ def build_server(settings: ServerSettings, runtime: Runtime | None = None) -> Fa
         "shield-mcp",
         instructions=INSTRUCTIONS,
         lifespan=lifespan,
-        middleware=[ToolCallMiddleware()],
+        middleware=[ToolCallMiddleware(TOOL_NAMES)],
         mask_error_details=True,
     )
 
@@ -64,7 +64,9 @@ def build_server(settings: ServerSettings, runtime: Runtime | None = None) -> Fa
 
 
 def build_http_app(mcp: FastMCP, settings: ServerSettings) -> ASGIApp:
-    app: ASGIApp = mcp.http_app(path="/mcp")
+    # "auto" checks Host and Origin on a loopback-bound server: without it any web page
+    # the user opens could reach the knowledge base through DNS rebinding.
+    app: ASGIApp = mcp.http_app(path="/mcp", host_origin_protection="auto")
     if settings.mcp_token is not None:
         app = BearerAuth(app, settings.mcp_token.get_secret_value())
     return app

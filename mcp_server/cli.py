@@ -38,11 +38,21 @@ def _parser() -> argparse.ArgumentParser:
 
 
 async def _serve(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
     from mcp_server.app import build_http_app, build_server
     from mcp_server.runtime import Runtime
     from mcp_server.settings import ServerSettings
 
-    settings = ServerSettings()
+    try:
+        settings = ServerSettings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"SHIELD_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
+            for err in exc.errors()
+        )
+        print(f"shield-mcp: bad configuration: {problems}", file=sys.stderr)
+        return 2
     exposed = args.transport == "http" and not is_loopback(args.host)
     allowed = args.allow_unauthenticated or settings.allow_unauthenticated
     if exposed and settings.mcp_token is None and not allowed:

@@ -22,6 +22,15 @@ class _RequestIdFilter(logging.Filter):
         return True
 
 
+class _DropToolErrorNoise(logging.Filter):
+    _PREFIXES = ("Error calling tool", "Invalid arguments for tool")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (
+            record.name.startswith("fastmcp") and str(record.msg).startswith(self._PREFIXES)
+        )
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, object] = {
@@ -56,3 +65,9 @@ def configure(level: str = "INFO", fmt: str = "text") -> None:
         lib.propagate = True
     logging.getLogger("uvicorn.access").setLevel("WARNING")
     logging.getLogger("httpx").setLevel("WARNING")
+    # At DEBUG sse_starlette logs whole response chunks, i.e. stored text.
+    logging.getLogger("sse_starlette").setLevel("INFO")
+    # fastmcp logs every tool error at ERROR; a user's bad input is not an operator's
+    # alarm. Our own per-call line says which calls failed, and real faults are logged
+    # by the tools with their request id.
+    handler.addFilter(_DropToolErrorNoise())

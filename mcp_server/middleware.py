@@ -7,7 +7,7 @@ import time
 import uuid
 from typing import Any
 
-from fastmcp.exceptions import ToolError, ValidationError
+from fastmcp.exceptions import NotFoundError, ToolError, ValidationError
 from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
 from fastmcp.tools.base import ToolResult
 from mcp import types as mt
@@ -33,12 +33,18 @@ def _describe_validation(exc: ValidationError) -> str:
 
 
 class ToolCallMiddleware(Middleware):
+    def __init__(self, known_tools: list[str]) -> None:
+        # Metric labels come from this list only: a client inventing tool names must not
+        # be able to create series without bound.
+        self.known_tools = frozenset(known_tools)
+
     async def on_call_tool(
         self,
         context: MiddlewareContext[mt.CallToolRequestParams],
         call_next: CallNext[mt.CallToolRequestParams, ToolResult],
     ) -> ToolResult:
-        tool = context.message.name
+        name = context.message.name
+        tool = name if name in self.known_tools else "unknown"
         rid = uuid.uuid4().hex[:12]
         token = request_id.set(rid)
         start = time.perf_counter()
@@ -49,6 +55,11 @@ class ToolCallMiddleware(Middleware):
             return result
         except ValidationError as exc:
             raise ToolError(_describe_validation(exc)) from exc
+        except NotFoundError as exc:
+            raise ToolError(
+                f"Unknown tool {name[:100]!r}; this server has "
+                f"{', '.join(sorted(self.known_tools))}."
+            ) from exc
         except ToolError:
             raise
         except Exception as exc:

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class DocumentIn(BaseModel):
+    # A misspelt key ("meta") would otherwise drop the metadata, and with it the source
+    # that identifies the passage.
+    model_config = ConfigDict(extra="forbid")
+
     text: str = Field(description="The passage to store, as plain text or Markdown.")
     metadata: dict[str, Any] | None = Field(
         None,

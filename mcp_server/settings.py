@@ -53,6 +53,11 @@ class ServerSettings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
 
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
     @field_validator("embed_model", "qdrant_url", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
@@ -65,4 +70,6 @@ class ServerSettings(BaseSettings):
 
     @property
     def model_name(self) -> str:
+        if self.embedder == "local":  # one model ships with the package
+            return DEFAULT_MODELS["local"]
         return self.embed_model or DEFAULT_MODELS[self.embedder]

@@ -4,7 +4,9 @@ No `from __future__ import annotations` here: FastMCP evaluates the signatures, 
 bounds in them close over settings.
 """
 
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 
 from fastmcp import FastMCP
@@ -13,8 +15,11 @@ from mcp.types import ToolAnnotations
 from pydantic import Field
 
 from knowledge.errors import DependencyUnavailable, KnowledgeError
-from knowledge.service import KnowledgeService
+from knowledge.service import KnowledgeService, Limits
+from mcp_server.logs import request_id
 from mcp_server.models import DocumentIn, FindOutput, FoundItem, StoreOutput
+
+log = logging.getLogger("shield.tools")
 
 CollectionArg = Annotated[
     str | None,
@@ -36,7 +41,25 @@ def tool_error(exc: KnowledgeError) -> ToolError:
     return ToolError(message)
 
 
+@contextmanager
+def translated_errors(tool: str) -> Iterator[None]:
+    """Domain errors become tool errors as written; anything else is logged and masked."""
+    try:
+        yield
+    except ToolError:
+        raise
+    except KnowledgeError as exc:
+        raise tool_error(exc) from exc
+    except Exception as exc:
+        log.exception("%s failed unexpectedly", tool)
+        raise ToolError(
+            f"Internal error in {tool} (request id {request_id.get()}); the server log has "
+            "the details."
+        ) from exc
+
+
 TOOL_NAMES = ["qdrant_store", "qdrant_find"]
+MAX_OFFSET = Limits.max_offset
 
 
 def register_tools(mcp: FastMCP, service: Callable[[], KnowledgeService], max_limit: int) -> None:
@@ -69,11 +92,13 @@ def register_tools(mcp: FastMCP, service: Callable[[], KnowledgeService], max_li
     ) -> StoreOutput:
         """Store passages of text in the knowledge base so qdrant_find can retrieve them later.
 
-        Use it to remember facts, notes or document passages. Storing the same text from
-        the same metadata "source" again updates it rather than duplicating it.
+        Use it to remember facts, notes or document passages. Keep each passage to a few
+        paragraphs (the default model reads about the first 1,000 characters of each); store
+        a long document as several passages with the same metadata "source". Storing the
+        same text from the same "source" again updates it rather than duplicating it.
         """
         svc = service()
-        try:
+        with translated_errors("qdrant_store"):
             if (text is None) == (documents is None):
                 raise ToolError(
                     "Give exactly one of 'text' (one passage) or 'documents' (a list of "
@@ -86,8 +111,6 @@ def register_tools(mcp: FastMCP, service: Callable[[], KnowledgeService], max_li
             else:
                 docs = [svc.single_document(text, metadata)]
             result = await svc.store_documents(docs, collection)
-        except KnowledgeError as exc:
-            raise tool_error(exc) from exc
         return StoreOutput(stored=result.stored, ids=result.ids, collection=result.collection)
 
     @mcp.tool(
@@ -104,7 +127,8 @@ def register_tools(mcp: FastMCP, service: Callable[[], KnowledgeService], max_li
             int, Field(ge=1, le=max_limit, description="How many results to return.")
         ] = 10,
         offset: Annotated[
-            int, Field(ge=0, description="Skip this many results (use next_offset to page).")
+            int,
+            Field(ge=0, le=MAX_OFFSET, description="Skip this many results (use next_offset)."),
         ] = 0,
         filter: Annotated[
             dict[str, Any] | None,
@@ -115,7 +139,11 @@ def register_tools(mcp: FastMCP, service: Callable[[], KnowledgeService], max_li
         ] = None,
         score_threshold: Annotated[
             float | None,
-            Field(ge=-1.0, le=1.0, description="Drop results less similar than this (0-1)."),
+            Field(
+                ge=-1.0,
+                le=1.0,
+                description="Drop results whose score is below this (cosine, -1 to 1).",
+            ),
         ] = None,
         collection: CollectionArg = None,
     ) -> FindOutput:
@@ -124,7 +152,7 @@ def register_tools(mcp: FastMCP, service: Callable[[], KnowledgeService], max_li
         Results come best first with their similarity score and metadata; narrow them with
         a metadata filter and page through them with offset and next_offset.
         """
-        try:
+        with translated_errors("qdrant_find"):
             found = await service().find(
                 query,
                 limit=limit,
@@ -133,8 +161,6 @@ def register_tools(mcp: FastMCP, service: Callable[[], KnowledgeService], max_li
                 score_threshold=score_threshold,
                 collection=collection,
             )
-        except KnowledgeError as exc:
-            raise tool_error(exc) from exc
         return FindOutput(
             collection=found.collection,
             results=[

@@ -119,3 +119,22 @@ async def test_a_failed_embedding_leaves_no_collection_behind(data_dir: Path) ->
         await svc.store_documents([Document("anything")])
     assert not await store.collection_exists("fresh")
     await svc.close()
+
+
+async def test_next_offset_stops_at_the_largest_offset_served(
+    local_embedder: LocalEmbedder, data_dir: Path
+) -> None:
+    svc = KnowledgeService(
+        local_embedder,
+        EdgeVectorStore(data_dir),
+        default_collection="notes",
+        limits=Limits(max_offset=2),
+    )
+    try:
+        await svc.store_documents([Document(f"passage {i}") for i in range(6)])
+        first = await svc.find("passage", limit=2)
+        assert first.next_offset == 2
+        second = await svc.find("passage", limit=2, offset=2)
+        assert second.next_offset is None  # offset 4 would be refused
+    finally:
+        await svc.store.close()

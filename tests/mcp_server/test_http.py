@@ -41,6 +41,17 @@ async def test_tools_over_streamable_http_without_auth(data_dir: Path, tmp_path:
             assert found.structured_content is not None
             assert found.structured_content["results"][0]["text"] == "Deploys happen on Tuesdays."
         assert httpx.get(f"{server.url}/health").json() == {"status": "ok"}
+        # DNS rebinding: a page on another origin that resolves to 127.0.0.1 is refused.
+        rebound = httpx.post(
+            f"{server.url}/mcp",
+            json={"jsonrpc": "2.0", "id": 1, "method": "ping"},
+            headers={
+                "Host": f"evil.example.com:{server.port}",
+                "Origin": f"http://evil.example.com:{server.port}",
+                "Accept": "application/json, text/event-stream",
+            },
+        )
+        assert rebound.status_code in (403, 421), rebound.text
         metrics = httpx.get(f"{server.url}/metrics").text
         assert 'tool_calls_total{status="success",tool="qdrant_find"} 1.0' in metrics
         assert "tool_duration_seconds_bucket" in metrics
@@ -60,6 +71,8 @@ async def test_with_a_token_everything_but_health_needs_it(data_dir: Path, tmp_p
         assert wrong.status_code == 401
         allowed = httpx.get(f"{server.url}/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
         assert allowed.status_code == 200
+        lower = httpx.get(f"{server.url}/metrics", headers={"Authorization": f"bearer {TOKEN}"})
+        assert lower.status_code == 200  # the auth scheme is case-insensitive
         # Every tool's series exists before its first call, so dashboards see zeros.
         for tool in ("qdrant_store", "qdrant_find"):
             for status in ("success", "error"):
@@ -69,6 +82,8 @@ async def test_with_a_token_everything_but_health_needs_it(data_dir: Path, tmp_p
         async with http_session(server.url, TOKEN) as session:
             result = await session.call_tool("qdrant_store", {"text": secret_text})
             assert not result.is_error
+            bad = await session.call_tool("qdrant_find", {"query": ""})
+            assert bad.is_error
         log = server.log()
     # Logs are JSON lines with a request id per tool call, and never carry the token or
     # the stored text.
@@ -77,8 +92,15 @@ async def test_with_a_token_everything_but_health_needs_it(data_dir: Path, tmp_p
         json.loads(line) for line in log.splitlines() if line.startswith("{") and '"tool"' in line
     ]
     assert tool_lines, log
-    assert tool_lines[-1]["tool"] == "qdrant_store" and tool_lines[-1]["status"] == "success"
+    assert [(t["tool"], t["status"]) for t in tool_lines[-2:]] == [
+        ("qdrant_store", "success"),
+        ("qdrant_find", "error"),
+    ]
+    assert tool_lines[-1]["tool"] == "qdrant_find" and tool_lines[-1]["status"] == "error"
     assert len(tool_lines[-1]["request_id"]) == 12
+    # A user's bad input is not an operator's alarm.
+    levels = [json.loads(line)["level"] for line in log.splitlines() if line.startswith("{")]
+    assert "ERROR" not in levels, log
 
 
 def test_refuses_a_public_bind_without_a_token(data_dir: Path) -> None:
@@ -91,3 +113,16 @@ def test_refuses_a_public_bind_without_a_token(data_dir: Path) -> None:
     )
     assert done.returncode == 2
     assert "SHIELD_MCP_TOKEN" in done.stderr and "--allow-unauthenticated" in done.stderr
+
+
+def test_bad_configuration_is_reported_without_a_traceback(data_dir: Path) -> None:
+    done = subprocess.run(
+        [SHIELD, "serve"],
+        env=server_env(data_dir, SHIELD_MAX_LIMIT="lots"),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "SHIELD_MAX_LIMIT" in done.stderr and "Traceback" not in done.stderr

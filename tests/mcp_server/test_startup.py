@@ -10,7 +10,16 @@ from pathlib import Path
 
 from tests.support import server_env
 
-HEAVY = ["onnxruntime", "tokenizers", "qdrant_client", "torch", "docling", "crawl4ai", "lightrag"]
+HEAVY = [
+    "onnxruntime",
+    "tokenizers",
+    "qdrant_client",
+    "qdrant_edge",
+    "torch",
+    "docling",
+    "crawl4ai",
+    "lightrag",
+]
 
 
 def test_tools_list_loads_no_model_and_no_heavy_library(data_dir: Path) -> None:

@@ -162,6 +162,10 @@ async def test_collections_are_separate(client: Client) -> None:
         ("qdrant_find", {"query": "q", "collection": "a b"}, "is not allowed"),
         ("qdrant_find", {"query": "q", "filter": {"year": {"near": 1}}}, "gt, gte, lt, lte"),
         ("qdrant_find", {"query": "q", "score_threshold": 3}, "score_threshold"),
+        ("qdrant_find", {"query": "q", "filter": {"year": {"gte": float("nan")}}}, "finite"),
+        ("qdrant_find", {"query": "q", "filter": {"year": 10**30}}, "64 bits"),
+        ("qdrant_find", {"query": "q", "offset": 10_001}, "offset"),
+        ("qdrant_store", {"documents": [{"text": "x", "meta": {"source": "a"}}]}, "meta"),
         ("qdrant_find", {}, "query"),
     ],
 )
@@ -196,3 +200,16 @@ async def test_every_call_is_counted_by_tool_and_outcome(client: Client) -> None
     assert count("qdrant_find", "success") == ok + 1
     assert count("qdrant_find", "error") == bad + 1
     assert observed("qdrant_find") == timed + 2
+
+
+async def test_an_unknown_tool_is_a_clear_error_and_adds_no_metric_series(
+    client: Client,
+) -> None:
+    message = await error_of(client, "qdrant_delete_everything", {})
+    assert "Unknown tool 'qdrant_delete_everything'" in message
+    assert "qdrant_find" in message
+    labels = {"tool": "qdrant_delete_everything", "status": "error"}
+    assert REGISTRY.get_sample_value("tool_calls_total", labels) is None
+    assert (
+        REGISTRY.get_sample_value("tool_calls_total", {"tool": "unknown", "status": "error"}) or 0
+    ) >= 1
