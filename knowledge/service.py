@@ -82,7 +82,7 @@ def _check_metadata(index: int | None, metadata: Any, limits: Limits) -> dict[st
     if any(not isinstance(k, str) or not k for k in metadata):
         raise InvalidInput(f"{where} keys must be non-empty strings.")
     try:
-        encoded = json.dumps(metadata, allow_nan=False)
+        encoded = json.dumps(metadata, allow_nan=False, ensure_ascii=False)
     except (TypeError, ValueError) as exc:
         raise InvalidInput(f"{where} must be plain JSON ({exc}).") from None
     if len(encoded.encode()) > limits.max_metadata_bytes:

@@ -14,6 +14,7 @@ from starlette.types import ASGIApp
 
 from knowledge.service import KnowledgeService
 from mcp_server.auth import BearerAuth
+from mcp_server.body_limit import BodyLimit
 from mcp_server.metrics import declare_tools
 from mcp_server.middleware import ToolCallMiddleware
 from mcp_server.runtime import Runtime
@@ -67,6 +68,7 @@ def build_http_app(mcp: FastMCP, settings: ServerSettings) -> ASGIApp:
     # "auto" checks Host and Origin on a loopback-bound server: without it any web page
     # the user opens could reach the knowledge base through DNS rebinding.
     app: ASGIApp = mcp.http_app(path="/mcp", host_origin_protection="auto")
+    app = BodyLimit(app, settings.max_request_bytes)
     if settings.mcp_token is not None:
         app = BearerAuth(app, settings.mcp_token.get_secret_value())
     return app

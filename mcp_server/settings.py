@@ -41,6 +41,7 @@ class ServerSettings(BaseSettings):
     max_batch: int = Field(256, ge=1, le=10_000)
     max_text_chars: int = Field(100_000, ge=1)
     max_limit: int = Field(100, ge=1, le=1000)
+    max_request_bytes: int = Field(64 * 1024 * 1024, ge=1024, description="HTTP body cap.")
 
     breaker_failure_threshold: int = Field(5, ge=1)
     breaker_recovery_seconds: float = Field(60.0, gt=0)

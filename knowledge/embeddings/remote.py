@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Awaitable, Callable, Sequence
 
 from knowledge.breakers import Breaker
@@ -48,6 +49,12 @@ class RemoteEmbedder(Embedder):
         if not vector:
             raise DependencyRejected(
                 f"{self.provider} model {self.model!r} returned an empty vector."
+            )
+        if not all(math.isfinite(x) for x in vector):
+            # A NaN vector would be stored and then never come back in any search.
+            raise DependencyRejected(
+                f"{self.provider} model {self.model!r} returned a vector with NaN or "
+                "infinite values."
             )
         if self._dimension is None:
             self._dimension = len(vector)

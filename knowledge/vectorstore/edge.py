@@ -43,6 +43,7 @@ DEFAULT_INDEXED_FIELDS = ("source",)
 # nearest hits (exact for every page that fits in the window).
 MAX_BOOL_WINDOW = 20_000
 FLUSH_INTERVAL = 5.0  # seconds
+MAX_INDEXED_FIELDS = 32  # payload indexes per collection
 
 
 def _field_value(payload: dict[str, Any], dotted: str) -> Any:
@@ -148,7 +149,11 @@ class EdgeVectorStore(VectorStore):
                 coll = self._collections.get(name)
                 if coll is None:
                     shard = EdgeShard.load(str(path))
-                    coll = _Collection(shard, set(shard.info().payload_schema))
+                    info = shard.info()
+                    coll = _Collection(shard, set(info.payload_schema))
+                    # Points written before a restart still count towards the next
+                    # index build (the counter itself lives in memory).
+                    coll.pending_optimize = max(0, info.points_count - info.indexed_vectors_count)
                     self._collections[name] = coll
                 return coll, vector_name
             assert spec is not None
@@ -172,7 +177,9 @@ class EdgeVectorStore(VectorStore):
         from qdrant_edge import PayloadSchemaType, UpdateOperation
 
         key = f"metadata.{field_name}"
-        if key in coll.indexed:
+        if key in coll.indexed or len(coll.indexed) >= MAX_INDEXED_FIELDS:
+            # Past the cap a filter still works, unindexed: clients inventing field names
+            # must not grow the indexes without bound.
             return
         schema = {
             "keyword": PayloadSchemaType.Keyword,

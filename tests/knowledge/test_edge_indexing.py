@@ -53,3 +53,28 @@ async def test_the_index_is_built_in_the_background_after_enough_points(data_dir
         assert await store.count("c") == len(points)
     finally:
         await store.close()
+
+
+async def test_points_written_before_a_restart_count_towards_the_next_build(
+    data_dir: Path,
+) -> None:
+    rng = random.Random(8)
+    points = [
+        StoredPoint(f"00000000-0000-0000-0000-{i:012d}", unit(rng), {"metadata": {"n": i}})
+        for i in range(300)
+    ]
+    first = EdgeVectorStore(data_dir, optimize_after=200, indexing_threshold_kb=1)
+    await first.ensure_collection("c", SPEC)
+    await first.upsert("c", "v", points[:150])  # below the threshold: no build yet
+    await first.close()
+
+    second = EdgeVectorStore(data_dir, optimize_after=200, indexing_threshold_kb=1)
+    try:
+        await second.ensure_collection("c", SPEC)
+        await second.upsert("c", "v", points[150:210])  # 150 + 60 crosses 200
+        deadline = time.monotonic() + 60
+        while second.optimizing() or indexed_vectors(second, "c") < 210:
+            assert time.monotonic() < deadline, "no index build after the restart"
+            await asyncio.sleep(0.05)
+    finally:
+        await second.close()

@@ -166,6 +166,20 @@ async def test_an_empty_vector_is_rejected(
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
+async def test_a_vector_with_nan_is_rejected(
+    provider: Provider, closing: list[RemoteEmbedder]
+) -> None:
+    # JSON has no NaN, but Python's json module (and some servers) write it anyway.
+    def answer(m: str, p: str, b: Any) -> tuple[int, Any]:
+        return 200, provider.answer([[1.0, float("nan"), 0.0] for _ in b["input"]])
+
+    with StubService(answer) as stub:
+        embedder = build(provider, stub.url, closing)
+        with pytest.raises(DependencyRejected, match="NaN or infinite"):
+            await embedder.embed_documents(["a"])
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
 async def test_a_change_of_vector_size_is_rejected(
     provider: Provider, closing: list[RemoteEmbedder]
 ) -> None:

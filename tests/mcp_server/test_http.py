@@ -126,3 +126,21 @@ def test_bad_configuration_is_reported_without_a_traceback(data_dir: Path) -> No
     )
     assert done.returncode == 2
     assert "SHIELD_MAX_LIMIT" in done.stderr and "Traceback" not in done.stderr
+
+
+async def test_oversize_request_bodies_are_refused_before_parsing(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    with running_server(
+        data_dir, tmp_path / "server.log", SHIELD_MAX_REQUEST_BYTES="4096"
+    ) as server:
+        big = httpx.post(
+            f"{server.url}/mcp",
+            content=b"x" * 10_000,
+            headers={"content-type": "application/json"},
+        )
+        assert big.status_code == 413
+        assert "SHIELD_MAX_REQUEST_BYTES" in big.json()["message"]
+        async with http_session(server.url) as session:  # small requests still work
+            result = await session.call_tool("qdrant_store", {"text": "small enough"})
+            assert not result.is_error
