@@ -7,9 +7,10 @@ routes (/metrics) are not behind its auth, and one check in one place is easier 
 from __future__ import annotations
 
 import hmac
-import json
 
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from mcp_server.asgi_reply import send_json
 
 OPEN_PATHS = frozenset({"/health"})
 
@@ -29,21 +30,12 @@ class BearerAuth:
         if scheme.lower() == b"bearer" and hmac.compare_digest(credentials.strip(), self._expected):
             await self.app(scope, receive, send)
             return
-        body = json.dumps(
+        await send_json(
+            send,
+            401,
             {
                 "error": "unauthorized",
                 "message": "Send the header 'Authorization: Bearer <SHIELD_MCP_TOKEN>'.",
-            }
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 401,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"www-authenticate", b'Bearer realm="shield-mcp"'),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
+            },
+            headers=((b"www-authenticate", b'Bearer realm="shield-mcp"'),),
         )
-        await send({"type": "http.response.body", "body": body})

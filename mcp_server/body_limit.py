@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from mcp_server.asgi_reply import send_json
 
 
 class BodyLimit:
@@ -34,21 +34,12 @@ class BodyLimit:
         await self.app(scope, limited, send)
 
     async def _refuse(self, send: Send) -> None:
-        body = json.dumps(
+        await send_json(
+            send,
+            413,
             {
                 "error": "request_too_large",
                 "message": f"Request bodies are limited to {self.max_bytes} bytes "
                 "(SHIELD_MAX_REQUEST_BYTES); send fewer or shorter documents per call.",
-            }
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
+            },
         )
-        await send({"type": "http.response.body", "body": body})
