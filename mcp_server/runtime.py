@@ -19,11 +19,15 @@ def _secret(value: object) -> str | None:
     return str(getter()) if getter else None
 
 
+def _breaker(settings: ServerSettings, name: str) -> Breaker:
+    return Breaker(
+        name,
+        failure_threshold=settings.breaker_failure_threshold,
+        recovery_seconds=settings.breaker_recovery_seconds,
+    )
+
+
 def build_embedder(settings: ServerSettings) -> Embedder:
-    breaker_args = {
-        "failure_threshold": settings.breaker_failure_threshold,
-        "recovery_seconds": settings.breaker_recovery_seconds,
-    }
     inner: Embedder
     if settings.embedder == "ollama":
         from knowledge.embeddings.ollama import OllamaEmbedder
@@ -33,7 +37,7 @@ def build_embedder(settings: ServerSettings) -> Embedder:
             model=settings.model_name,
             batch_size=settings.embed_batch_size,
             timeout=settings.embed_timeout,
-            breaker=Breaker("ollama", **breaker_args),  # type: ignore[arg-type]
+            breaker=_breaker(settings, "ollama"),
         )
     elif settings.embedder == "openai":
         from knowledge.embeddings.openai_compat import OpenAIEmbedder
@@ -44,7 +48,7 @@ def build_embedder(settings: ServerSettings) -> Embedder:
             api_key=_secret(settings.openai_api_key),
             batch_size=settings.embed_batch_size,
             timeout=settings.embed_timeout,
-            breaker=Breaker("openai_embeddings", **breaker_args),  # type: ignore[arg-type]
+            breaker=_breaker(settings, "openai_embeddings"),
         )
     else:
         from knowledge.embeddings.local import LocalEmbedder
@@ -60,11 +64,7 @@ def build_store(settings: ServerSettings) -> VectorStore:
         return QdrantServerStore(
             settings.qdrant_url,
             api_key=_secret(settings.qdrant_api_key),
-            breaker=Breaker(
-                "qdrant",
-                failure_threshold=settings.breaker_failure_threshold,
-                recovery_seconds=settings.breaker_recovery_seconds,
-            ),
+            breaker=_breaker(settings, "qdrant"),
         )
     from knowledge.vectorstore.edge import EdgeVectorStore
 

@@ -21,7 +21,8 @@ import httpx
 REPO = Path(__file__).resolve().parents[1]
 SHIELD = str(Path(sys.executable).with_name("shield-mcp"))
 
-# (status, json body) from a handler that gets (method, path, json body).
+# (status, reply) from a handler that gets (method, path, json body). The reply is sent as
+# JSON, or as it is when it is bytes (for answers that are not valid JSON).
 Handler = Callable[[str, str, Any], tuple[int, Any]]
 
 
@@ -29,6 +30,12 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that timed out has hung up; writing the late answer then fails. Expected.
+        pass
 
 
 class StubService:
@@ -41,6 +48,7 @@ class StubService:
     def __init__(self, handler: Handler) -> None:
         self.handler = handler
         self.requests: list[tuple[str, str, Any]] = []
+        self.headers: list[dict[str, str]] = []  # of each request, names lowercased
         stub = self
 
         class _Handler(BaseHTTPRequestHandler):
@@ -49,8 +57,9 @@ class StubService:
                 raw = self.rfile.read(length) if length else b""
                 body = json.loads(raw) if raw else None
                 stub.requests.append((self.command, self.path, body))
+                stub.headers.append({k.lower(): v for k, v in self.headers.items()})
                 status, reply = stub.handler(self.command, self.path, body)
-                data = json.dumps(reply).encode()
+                data = reply if isinstance(reply, bytes) else json.dumps(reply).encode()
                 self.send_response(status)
                 self.send_header("content-type", "application/json")
                 self.send_header("content-length", str(len(data)))
@@ -62,7 +71,7 @@ class StubService:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self._server = _QuietServer(("127.0.0.1", 0), _Handler)
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
         # A short poll interval: the default 0.5 s makes every shutdown cost half a second.
         self._thread = threading.Thread(

@@ -129,10 +129,6 @@ class LocalEmbedder(Embedder):
                 out[i] = vector
         return [v for v in out if v is not None]
 
-    async def warm_up(self) -> None:
-        """Load the model ahead of the first call (it takes about half a second)."""
-        await asyncio.get_running_loop().run_in_executor(self._pool(), self._load)
-
     async def aclose(self) -> None:
         """Stop the worker thread; a later call starts a new one."""
         if self._executor is not None:

@@ -107,8 +107,6 @@ def pick_vector(collection: str, spec: CollectionSpec, existing: Sequence[Existi
 class VectorStore(abc.ABC):
     """A set of named collections of vectors with JSON payloads."""
 
-    backend: str
-
     @abc.abstractmethod
     async def ensure_collection(self, name: str, spec: CollectionSpec) -> str:
         """Create the collection if missing; return the vector name to use in it.

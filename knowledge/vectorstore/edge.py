@@ -31,7 +31,15 @@ from knowledge.vectorstore.base import (
     check_collection_name,
     pick_vector,
 )
-from knowledge.vectorstore.filters import Condition, Match, MatchAny, Range
+from knowledge.vectorstore.filters import (
+    MAX_INDEXED_FIELDS,
+    Condition,
+    IndexKind,
+    Match,
+    MatchAny,
+    Range,
+    index_kind,
+)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -43,7 +51,6 @@ DEFAULT_INDEXED_FIELDS = ("source",)
 # nearest hits (exact for every page that fits in the window).
 MAX_BOOL_WINDOW = 20_000
 FLUSH_INTERVAL = 5.0  # seconds
-MAX_INDEXED_FIELDS = 32  # payload indexes per collection
 
 
 def _field_value(payload: dict[str, Any], dotted: str) -> Any:
@@ -86,8 +93,6 @@ class _Collection:
 
 
 class EdgeVectorStore(VectorStore):
-    backend = "embedded"
-
     def __init__(
         self,
         data_dir: Path,
@@ -173,18 +178,17 @@ class EdgeVectorStore(VectorStore):
                 self._index(coll, field_name, "keyword")
             return coll, spec.vector_name
 
-    def _index(self, coll: _Collection, field_name: str, kind: str) -> None:
+    def _index(self, coll: _Collection, field_name: str, kind: IndexKind) -> None:
         from qdrant_edge import PayloadSchemaType, UpdateOperation
 
         key = f"metadata.{field_name}"
         if key in coll.indexed or len(coll.indexed) >= MAX_INDEXED_FIELDS:
-            # Past the cap a filter still works, unindexed: clients inventing field names
-            # must not grow the indexes without bound.
             return
         schema = {
             "keyword": PayloadSchemaType.Keyword,
             "integer": PayloadSchemaType.Integer,
             "float": PayloadSchemaType.Float,
+            "bool": PayloadSchemaType.Bool,
         }[kind]
         try:
             coll.shard.update(UpdateOperation.create_field_index(key, schema))
@@ -258,17 +262,12 @@ class EdgeVectorStore(VectorStore):
         must: list[Any] = []
         for cond in conditions:
             key = f"metadata.{cond.field}"
+            self._index(coll, cond.field, index_kind(cond))
             if isinstance(cond, Match):
-                kind = "keyword" if isinstance(cond.value, str) else "integer"
-                self._index(coll, cond.field, kind)
                 must.append(FieldCondition(key=key, match=MatchValue(cond.value)))
             elif isinstance(cond, MatchAny):
-                self._index(
-                    coll, cond.field, "keyword" if isinstance(cond.values[0], str) else "integer"
-                )
                 must.append(FieldCondition(key=key, match=EdgeMatchAny(cond.as_list())))
             elif isinstance(cond, Range):
-                self._index(coll, cond.field, "float")
                 rng = RangeFloat(gt=cond.gt, gte=cond.gte, lt=cond.lt, lte=cond.lte)
                 must.append(FieldCondition(key=key, range=rng))
         return Filter(must=must) if must else None

@@ -11,7 +11,7 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from knowledge.errors import InvalidInput
 
@@ -52,6 +52,21 @@ class Range:
 
 
 Condition = Match | MatchAny | Range
+
+IndexKind = Literal["keyword", "integer", "float", "bool"]
+# Payload indexes per collection: a filter on a field past the cap still works, unindexed,
+# so clients inventing field names cannot grow the indexes without bound.
+MAX_INDEXED_FIELDS = 32
+
+
+def index_kind(cond: Condition) -> IndexKind:
+    """The payload index that serves a condition, whichever store runs it."""
+    if isinstance(cond, Range):
+        return "float"
+    value = cond.value if isinstance(cond, Match) else cond.values[0]
+    if isinstance(value, bool):
+        return "bool"
+    return "keyword" if isinstance(value, str) else "integer"
 
 
 def _is_number(value: Any) -> bool:

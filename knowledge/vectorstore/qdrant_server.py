@@ -23,7 +23,15 @@ from knowledge.vectorstore.base import (
     check_collection_name,
     pick_vector,
 )
-from knowledge.vectorstore.filters import Condition, Match, MatchAny, Range
+from knowledge.vectorstore.filters import (
+    MAX_INDEXED_FIELDS,
+    Condition,
+    IndexKind,
+    Match,
+    MatchAny,
+    Range,
+    index_kind,
+)
 
 if TYPE_CHECKING:
     from qdrant_client import AsyncQdrantClient
@@ -33,8 +41,6 @@ log = logging.getLogger(__name__)
 
 
 class QdrantServerStore(VectorStore):
-    backend = "qdrant"
-
     def __init__(
         self,
         url: str,
@@ -134,23 +140,33 @@ class QdrantServerStore(VectorStore):
                         ExistingVector(spec.vector_name, spec.size, models.Distance.COSINE.value)
                     ]
                     self._indexed[name] = set()
-                    await self._index(name, "source", models.PayloadSchemaType.KEYWORD)
+                    await self._index(name, "source", "keyword")
                 self._vectors[name] = existing
             return pick_vector(name, spec, existing)
 
-    async def _index(self, name: str, field: str, schema: Any) -> None:
+    async def _index(self, name: str, field: str, kind: IndexKind) -> None:
+        from qdrant_client import models
+
         key = f"metadata.{field}"
         indexed = self._indexed.setdefault(name, set())
-        if key in indexed:
+        if key in indexed or len(indexed) >= MAX_INDEXED_FIELDS:
             return
+        schema = {
+            "keyword": models.PayloadSchemaType.KEYWORD,
+            "integer": models.PayloadSchemaType.INTEGER,
+            "float": models.PayloadSchemaType.FLOAT,
+            "bool": models.PayloadSchemaType.BOOL,
+        }[kind]
         try:
             await self._call(
                 self._get_client().create_payload_index, name, key, field_schema=schema
             )
-        except KnowledgeError as exc:
-            # An index only speeds filters up (and a read-only key may not create one):
-            # the search goes on without it, and a later filter tries again.
-            log.warning("could not index %s in %s: %s", key, name, exc)
+        except DependencyRejected as exc:
+            # An index only speeds filters up. A refusal (say a read-only key) will not
+            # change: stop asking, rather than pay a failed request on every search.
+            log.warning("not indexing %s in %s: %s", key, name, exc)
+        except KnowledgeError as exc:  # unavailable: a later filter tries again
+            log.warning("could not index %s in %s yet: %s", key, name, exc)
             return
         indexed.add(key)
 
@@ -175,31 +191,16 @@ class QdrantServerStore(VectorStore):
         must: list[models.Condition] = []
         for cond in conditions:
             key = f"metadata.{cond.field}"
+            await self._index(name, cond.field, index_kind(cond))
             if isinstance(cond, Match):
-                schema = (
-                    models.PayloadSchemaType.BOOL
-                    if isinstance(cond.value, bool)
-                    else models.PayloadSchemaType.KEYWORD
-                    if isinstance(cond.value, str)
-                    else models.PayloadSchemaType.INTEGER
-                )
-                await self._index(name, cond.field, schema)
                 must.append(
                     models.FieldCondition(key=key, match=models.MatchValue(value=cond.value))
                 )
             elif isinstance(cond, MatchAny):
-                await self._index(
-                    name,
-                    cond.field,
-                    models.PayloadSchemaType.KEYWORD
-                    if isinstance(cond.values[0], str)
-                    else models.PayloadSchemaType.INTEGER,
-                )
                 must.append(
                     models.FieldCondition(key=key, match=models.MatchAny(any=cond.as_list()))
                 )
             elif isinstance(cond, Range):
-                await self._index(name, cond.field, models.PayloadSchemaType.FLOAT)
                 rng = models.Range(gt=cond.gt, gte=cond.gte, lt=cond.lt, lte=cond.lte)
                 must.append(models.FieldCondition(key=key, range=rng))
         return models.Filter(must=must) if must else None

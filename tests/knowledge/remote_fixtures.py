@@ -6,12 +6,9 @@ HTTP server on 127.0.0.1, so the embedders, their HTTP clients and the breakers 
 
 from __future__ import annotations
 
-import json
-import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -21,55 +18,6 @@ from knowledge.embeddings.ollama import OllamaEmbedder
 from knowledge.embeddings.openai_compat import OpenAIEmbedder
 from knowledge.embeddings.remote import RemoteEmbedder
 from tests.support import StubService
-
-# --- stand-in services ----------------------------------------------------------------------
-
-
-# (method, path, json body or None, headers) -> (status, raw body)
-RawHandler = Callable[[str, str, Any, dict[str, str]], tuple[int, bytes]]
-
-
-class _QuietServer(ThreadingHTTPServer):
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # A client that timed out has hung up; writing the late answer then fails. Expected.
-        pass
-
-
-class RawStub(StubService):
-    """Like ``StubService`` (same start/stop), but the handler gets the request headers and
-    answers raw bytes, so tests can check ``Authorization`` and send bodies that are not JSON.
-    It stands in for Ollama / an OpenAI-compatible endpoint, which cannot run here."""
-
-    def __init__(self, raw_handler: RawHandler) -> None:
-        self.raw_handler = raw_handler
-        self.requests: list[tuple[str, str, Any]] = []
-        self.headers: list[dict[str, str]] = []
-        stub = self
-
-        class _Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("content-length") or 0)
-                raw = self.rfile.read(length) if length else b""
-                body = json.loads(raw) if raw else None
-                headers = {k.lower(): v for k, v in self.headers.items()}
-                stub.requests.append((self.command, self.path, body))
-                stub.headers.append(headers)
-                status, data = stub.raw_handler(self.command, self.path, body, headers)
-                self.send_response(status)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self._server = _QuietServer(("127.0.0.1", 0), _Handler)
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
-
 
 # --- the two providers, described once so shared behaviour is tested on both ---------------
 

@@ -9,7 +9,7 @@ import pytest
 from knowledge.errors import InvalidInput
 from knowledge.vectorstore.base import CollectionSpec, StoredPoint
 from knowledge.vectorstore.edge import MAX_BOOL_WINDOW, EdgeVectorStore
-from knowledge.vectorstore.filters import Match, Range
+from knowledge.vectorstore.filters import MAX_INDEXED_FIELDS, Match, Range
 
 SPEC = CollectionSpec("v", 2)
 
@@ -73,5 +73,24 @@ async def test_uppercase_collection_names_are_refused_by_the_embedded_store(
         with pytest.raises(InvalidInput, match="lowercase; use 'notes'"):
             await store.ensure_collection("Notes", SPEC)
         assert not (data_dir / "collections" / "Notes").exists()
+    finally:
+        await store.close()
+
+
+async def test_filters_on_many_fields_stay_correct_past_the_index_cap(data_dir: Path) -> None:
+    fields = MAX_INDEXED_FIELDS + 8
+    store = EdgeVectorStore(data_dir)
+    try:
+        await store.ensure_collection("c", SPEC)
+        meta = {f"f{i}": i for i in range(fields)}
+        await store.upsert("c", "v", [StoredPoint(pid(1), [1.0, 0.0], {"metadata": meta})])
+        for i in range(fields):
+            for value, expected in ((i, [pid(1)]), (i + 1, [])):
+                hits = await store.search(
+                    "c", "v", [1.0, 0.0], limit=1, conditions=[Match(f"f{i}", value)]
+                )
+                assert [h.id for h in hits] == expected
+        indexes = store._collections["c"].shard.info().payload_schema
+        assert len(indexes) == MAX_INDEXED_FIELDS
     finally:
         await store.close()

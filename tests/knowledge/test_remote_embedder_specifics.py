@@ -5,7 +5,6 @@ See remote_fixtures.py for the stand-ins (real HTTP servers on 127.0.0.1).
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
@@ -16,7 +15,6 @@ from knowledge.errors import DependencyRejected, DependencyUnavailable
 from tests.knowledge.remote_fixtures import (
     OLLAMA,
     OPENAI,
-    RawStub,
     build,
     embedding_service,
     fake_vector,
@@ -94,10 +92,10 @@ async def test_openai_rate_limit_means_unavailable(closing: list[RemoteEmbedder]
 async def test_openai_sends_the_api_key_only_when_given(
     closing: list[RemoteEmbedder], api_key: str | None, expected: str | None
 ) -> None:
-    def answer(method: str, path: str, body: Any, headers: dict[str, str]) -> tuple[int, bytes]:
-        return 200, json.dumps(OPENAI.answer([fake_vector(t) for t in body["input"]])).encode()
+    def answer(method: str, path: str, body: Any) -> tuple[int, Any]:
+        return 200, OPENAI.answer([fake_vector(t) for t in body["input"]])
 
-    with RawStub(answer) as stub:
+    with StubService(answer) as stub:
         embedder = build(OPENAI, stub.url, closing, api_key=api_key, batch_size=1)
         await embedder.embed_documents(["one", "two"])
     assert len(stub.headers) == 2

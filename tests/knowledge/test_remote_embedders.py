@@ -5,7 +5,6 @@ See remote_fixtures.py for the stand-ins (real HTTP servers on 127.0.0.1).
 
 from __future__ import annotations
 
-import json
 import math
 import threading
 from typing import Any
@@ -18,7 +17,6 @@ from tests.knowledge.remote_fixtures import (
     OLLAMA,
     PROVIDERS,
     Provider,
-    RawStub,
     build,
     embedding_service,
     fake_vector,
@@ -129,11 +127,11 @@ async def test_a_service_that_does_not_answer_in_time_is_unavailable(
 ) -> None:
     release = threading.Event()
 
-    def hang(method: str, path: str, body: Any, headers: dict[str, str]) -> tuple[int, bytes]:
+    def hang(method: str, path: str, body: Any) -> tuple[int, Any]:
         release.wait(10)
-        return 200, json.dumps(provider.answer([[1.0]])).encode()
+        return 200, provider.answer([[1.0]])
 
-    with RawStub(hang) as stub:
+    with StubService(hang) as stub:
         embedder = build(provider, stub.url, closing, timeout=0.2)
         try:
             with pytest.raises(DependencyUnavailable, match="Timeout"):
@@ -209,7 +207,7 @@ async def test_a_change_of_vector_size_is_rejected(
 async def test_an_answer_in_the_wrong_format_is_rejected(
     provider: Provider, closing: list[RemoteEmbedder], body: bytes
 ) -> None:
-    with RawStub(lambda m, p, b, h: (200, body)) as stub:
+    with StubService(lambda m, p, b: (200, body)) as stub:
         embedder = build(provider, stub.url, closing)
         with pytest.raises(DependencyRejected, match="format"):
             await embedder.embed_documents(["hello"])
