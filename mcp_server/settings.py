@@ -1,76 +1,38 @@
-"""Every setting of the MCP server process: environment variables with the SHIELD_ prefix."""
+"""Every setting of the MCP server process: environment variables with the SHIELD_ prefix.
+
+The server hosts the orchestrator in-process unless SHIELD_ORCHESTRATOR_URL is set, so its
+settings are the orchestrator's plus its own.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Literal
-
-from platformdirs import user_data_dir
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEFAULT_MODELS = {
-    "local": "all-MiniLM-L6-v2",
-    "ollama": "nomic-embed-text",
-    "openai": "text-embedding-3-small",
-}
+from knowledge.settings import DEFAULT_MODELS
+from orchestrator.settings import OrchestratorSettings
+
+__all__ = ["DEFAULT_MODELS", "ServerSettings"]
 
 
-class ServerSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="SHIELD_", extra="ignore")
-
-    data_dir: Path = Field(
-        default_factory=lambda: Path(user_data_dir("shield-mcp", appauthor=False)),
-        description="Where the embedded store keeps its collections.",
-    )
-    collection: str = Field("shield", description="Collection used when a tool call names none.")
-
-    embedder: Literal["local", "ollama", "openai"] = "local"
-    embed_model: str | None = Field(None, description="Model name; default depends on embedder.")
-    embed_batch_size: int = Field(16, ge=1, le=1024)
-    embed_timeout: float = Field(60.0, gt=0)
-    query_cache_size: int = Field(1024, ge=0)
-    ollama_host: str = "http://127.0.0.1:11434"
-    openai_base_url: str = "https://api.openai.com/v1"
-    openai_api_key: SecretStr | None = None
-
-    qdrant_url: str | None = Field(None, description="Qdrant server; unset = embedded store.")
-    qdrant_api_key: SecretStr | None = None
-    optimize_after: int = Field(5000, ge=1, description="New points before an index rebuild.")
-
-    max_batch: int = Field(256, ge=1, le=10_000)
-    max_text_chars: int = Field(100_000, ge=1)
-    max_limit: int = Field(100, ge=1, le=1000)
+class ServerSettings(OrchestratorSettings):
     max_request_bytes: int = Field(64 * 1024 * 1024, ge=1024, description="HTTP body cap.")
-
-    breaker_failure_threshold: int = Field(5, ge=1)
-    breaker_recovery_seconds: float = Field(60.0, gt=0)
 
     mcp_token: SecretStr | None = None
     allow_unauthenticated: bool = Field(
         False, description="Allow binding a non-loopback address with no SHIELD_MCP_TOKEN."
     )
 
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    log_format: Literal["text", "json"] = "text"
+    orchestrator_url: str | None = Field(
+        None, description="A separate orchestrator; unset = run it inside this process."
+    )
+    orchestrator_timeout: float = Field(10.0, gt=0, description="Seconds per orchestrator call.")
 
-    @field_validator("log_level", mode="before")
-    @classmethod
-    def _upper(cls, value: object) -> object:
-        return value.upper() if isinstance(value, str) else value
-
-    @field_validator("embed_model", "qdrant_url", mode="before")
-    @classmethod
-    def _blank_is_unset(cls, value: object) -> object:
-        return None if isinstance(value, str) and not value.strip() else value
-
-    @field_validator("mcp_token", "qdrant_api_key", "openai_api_key", mode="before")
+    @field_validator("mcp_token", mode="before")
     @classmethod
     def _blank_secret_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
 
-    @property
-    def model_name(self) -> str:
-        if self.embedder == "local":  # one model ships with the package
-            return DEFAULT_MODELS["local"]
-        return self.embed_model or DEFAULT_MODELS[self.embedder]
+    @field_validator("orchestrator_url", mode="before")
+    @classmethod
+    def _blank_orchestrator_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value

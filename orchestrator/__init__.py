@@ -1,0 +1,1 @@
+"""The orchestrator: job API, job store, queue, workers and the ingestion pipeline."""

@@ -1,0 +1,33 @@
+"""What a running job hands the pipeline: the services it may use and how to report back."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from knowledge.service import KnowledgeService
+from orchestrator.errors import JobCancelled
+from orchestrator.settings import OrchestratorSettings
+from orchestrator_client.models import Progress
+
+if TYPE_CHECKING:  # docling lives behind the converter; importing it here would be slow
+    from orchestrator.pipeline.convert import Converter
+
+
+@dataclass
+class JobContext:
+    job_id: str
+    service: KnowledgeService
+    settings: OrchestratorSettings
+    # Runs docling in a child process (shared by the worker's jobs): see convert.py.
+    converter: Converter
+    # Persists progress; the caller throttles writes, so call it as often as is natural.
+    report: Callable[[Progress], Awaitable[None]]
+    # True once someone asked to cancel the job (DELETE /jobs/{id}).
+    cancel_requested: Callable[[], Awaitable[bool]]
+
+    async def checkpoint(self) -> None:
+        """Call between units of work (pages, documents, batches): stops a cancelled job."""
+        if await self.cancel_requested():
+            raise JobCancelled(f"Job {self.job_id} was cancelled.")

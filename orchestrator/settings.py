@@ -1,0 +1,98 @@
+"""Every setting of an orchestrator or worker process: SHIELD_ environment variables.
+
+Light on purpose (pydantic only): the MCP server reads these too, at start-up.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import NoDecode
+
+from knowledge.settings import KnowledgeSettings
+
+
+class OrchestratorSettings(KnowledgeSettings):
+    # Where jobs live and how they travel.
+    database_url: str | None = Field(
+        None, description="postgresql://... for a shared job store; unset = SQLite in data_dir."
+    )
+    queue_url: str | None = Field(
+        None, description="redis://... for separate worker processes; unset = in-process queue."
+    )
+    orchestrator_token: SecretStr | None = Field(
+        None, description="Bearer token required by the orchestrator's HTTP API when set."
+    )
+
+    # What ingest_doc may read.
+    ingest_roots: Annotated[list[Path], NoDecode] = Field(
+        default_factory=list,
+        description="os.pathsep-separated directories ingest_doc may read; empty = no paths.",
+    )
+    max_document_bytes: int = Field(50 * 1024 * 1024, ge=1, description="Per document.")
+    max_upload_bytes: int = Field(
+        20 * 1024 * 1024, ge=1, description="Decoded content_base64 per request."
+    )
+    convert_timeout: float = Field(300.0, gt=0, description="Seconds per document conversion.")
+
+    # Crawling.
+    crawl_allow_private: bool = Field(
+        False, description="Allow loopback, private, link-local and metadata addresses."
+    )
+    crawl_mode: Literal["http", "browser"] = "http"
+    crawl_browser_cdp_url: str | None = Field(
+        None, description="Chrome DevTools endpoint of a running Chromium (browser mode)."
+    )
+    crawl_browser_path: Path | None = Field(
+        None, description="Chromium executable to launch (browser mode), e.g. /usr/bin/chromium."
+    )
+    crawl_max_pages: int = Field(500, ge=1, description="Cap on any request's max_pages.")
+    crawl_page_timeout: float = Field(20.0, gt=0, description="Seconds per page.")
+    fetch_timeout: float = Field(60.0, gt=0, description="Seconds to download a document.")
+
+    # Chunking (tokens of the embedding model's tokenizer).
+    chunk_max_tokens: int = Field(256, ge=16, le=8192)
+
+    # Workers.
+    worker_concurrency: int = Field(2, ge=1, le=64, description="Jobs one worker runs at once.")
+    job_timeout: float = Field(3600.0, gt=0, description="Seconds one attempt of a job may run.")
+    max_attempts: int = Field(3, ge=1, le=20, description="Tries per job (transient failures).")
+    retry_backoff_seconds: float = Field(2.0, ge=0, description="First retry delay; doubles.")
+    lease_seconds: float = Field(
+        30.0, gt=0, description="A running job whose worker is silent this long is re-queued."
+    )
+    shutdown_grace_seconds: float = Field(
+        30.0, ge=0, description="On stop, how long in-flight jobs may finish before re-queueing."
+    )
+    max_wait_seconds: float = Field(60.0, ge=0, description="Cap on GET /jobs/{id}?wait=N.")
+
+    @field_validator("ingest_roots", mode="before")
+    @classmethod
+    def _split_roots(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [Path(p).expanduser() for p in value.split(os.pathsep) if p.strip()]
+        return value
+
+    @field_validator("database_url", "queue_url", "crawl_browser_cdp_url", mode="before")
+    @classmethod
+    def _blank_url_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("orchestrator_token", mode="before")
+    @classmethod
+    def _blank_token_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @property
+    def job_database_url(self) -> str:
+        """The SQLAlchemy URL of the job store (async driver)."""
+        if self.database_url is None:
+            return f"sqlite+aiosqlite:///{self.data_dir / 'jobs.sqlite3'}"
+        url = self.database_url
+        for prefix in ("postgresql://", "postgres://"):
+            if url.startswith(prefix):
+                return "postgresql+asyncpg://" + url[len(prefix) :]
+        return url

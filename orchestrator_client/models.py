@@ -1,0 +1,200 @@
+"""The orchestrator's wire models, defined once: the FastAPI app and the client both use them.
+
+Pure pydantic, no HTTP: the job service and the pipeline take these requests as they are.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+MAX_URL_CHARS = 2048
+
+
+class JobStatus(StrEnum):
+    queued = "queued"
+    running = "running"
+    succeeded = "succeeded"
+    failed = "failed"
+    cancelled = "cancelled"
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL
+
+
+TERMINAL = frozenset({JobStatus.succeeded, JobStatus.failed, JobStatus.cancelled})
+
+
+class JobKind(StrEnum):
+    crawl = "crawl"
+    document = "document"
+
+
+class DocType(StrEnum):
+    pdf = "pdf"
+    docx = "docx"
+    pptx = "pptx"
+    xlsx = "xlsx"
+    html = "html"
+    md = "md"
+    csv = "csv"
+    txt = "txt"
+
+
+def check_http_url(value: str, field: str = "url") -> str:
+    """Syntax only (scheme, host, length); where it points is the pipeline's network check."""
+    value = value.strip()
+    if len(value) > MAX_URL_CHARS:
+        raise ValueError(f"{field} is longer than {MAX_URL_CHARS} characters")
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{field} must be an http:// or https:// URL with a host (got {value!r})")
+    return value
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    collection: str | None = Field(
+        None, description="Collection to fill; omit for the server's default."
+    )
+    metadata: dict[str, Any] = Field(
+        default_factory=dict, description="Added to every chunk's metadata."
+    )
+
+
+class CrawlRequest(_Request):
+    kind: Literal["crawl"] = "crawl"
+    url: str = Field(description="Start page (http or https).")
+    max_pages: int = Field(
+        10, ge=1, description="Pages to fetch at most; the server caps it (SHIELD_CRAWL_MAX_PAGES)."
+    )
+    max_depth: int = Field(2, ge=0, le=10, description="Link hops from the start page.")
+    allowed_domains: list[str] | None = Field(
+        None,
+        max_length=50,
+        description="Hosts the crawl may visit; default: the start URL's host only.",
+    )
+    mode: Literal["http", "browser"] | None = Field(
+        None,
+        description="'http' (fast, no JavaScript) or 'browser' (renders JavaScript); "
+        "default: the server's SHIELD_CRAWL_MODE.",
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return check_http_url(value)
+
+    @field_validator("allowed_domains")
+    @classmethod
+    def _domains(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        out = []
+        for domain in value:
+            host = domain.strip().lower().rstrip(".")
+            if not host or "/" in host or ":" in host or " " in host or len(host) > 253:
+                raise ValueError(f"allowed_domains entries are host names (got {domain!r})")
+            out.append(host)
+        return out or None
+
+
+class DocumentRequest(_Request):
+    kind: Literal["document"] = "document"
+    source: str | None = Field(
+        None,
+        max_length=4096,
+        description="A file path inside the server's SHIELD_INGEST_ROOTS, or an http(s) URL.",
+    )
+    content_base64: str | None = Field(
+        None, description="The file's bytes, base64-encoded; give filename with it."
+    )
+    filename: str | None = Field(
+        None, max_length=255, description="Name of the uploaded file (its extension counts)."
+    )
+    doc_type: DocType | None = Field(
+        None, description="Expected type; checked against the content. Default: detected."
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> DocumentRequest:
+        if (self.source is None) == (self.content_base64 is None):
+            raise ValueError("give exactly one of 'source' (path or URL) or 'content_base64'")
+        if self.content_base64 is not None and not (self.filename and self.filename.strip()):
+            raise ValueError("'filename' is required with 'content_base64'")
+        if self.source is not None and not self.source.strip():
+            raise ValueError("'source' is empty")
+        return self
+
+
+IngestRequest = Annotated[CrawlRequest | DocumentRequest, Field(discriminator="kind")]
+
+
+class Progress(BaseModel):
+    stage: str = Field("queued", description="queued, fetching, converting, embedding, ...")
+    done: int = 0
+    total: int | None = None
+
+
+class PageFailure(BaseModel):
+    url: str
+    reason: str = Field(description="e.g. 'HTTP 404', 'timeout after 20 s', 'refused: private'")
+
+
+class JobResult(BaseModel):
+    collection: str
+    pages: int = Field(0, description="Pages fetched and ingested (crawl).")
+    documents: int = Field(0, description="Documents converted and ingested.")
+    chunks_stored: int = 0
+    chunks_skipped_unchanged: int = Field(0, description="Chunks already stored with this text.")
+    converter: str | None = Field(None, description="e.g. 'docling:native-pdf', 'docling:docx'.")
+    failed_pages: list[PageFailure] = Field(default_factory=list)
+
+
+class JobError(BaseModel):
+    code: str = Field(description="Stable, machine-readable: invalid_input, fetch_failed, ...")
+    message: str = Field(description="What went wrong and what to do about it.")
+
+
+class Job(BaseModel):
+    job_id: str
+    kind: JobKind
+    status: JobStatus
+    request: dict[str, Any] = Field(
+        description="The request as accepted (uploaded content replaced by its size)."
+    )
+    progress: Progress = Field(default_factory=Progress)
+    result: JobResult | None = None
+    error: JobError | None = None
+    attempts: int = 0
+    cancel_requested: bool = False
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+class JobAccepted(BaseModel):
+    job_id: str
+    status: JobStatus = JobStatus.queued
+    track_url: str = Field(description="GET it for the job's state (add ?wait=N to long-poll).")
+    events_url: str = Field(description="GET it for a server-sent event stream of the job.")
+
+
+class JobPage(BaseModel):
+    jobs: list[Job]
+    limit: int
+    offset: int
+    next_offset: int | None = None
+
+
+class ErrorBody(BaseModel):
+    """Every 4xx/5xx answer of the orchestrator."""
+
+    error: JobError
