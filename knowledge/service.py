@@ -48,6 +48,19 @@ class StoreResult:
 
 
 @dataclass(frozen=True)
+class NewStoreResult:
+    """What ``store_new_documents`` did: ids written, and ids already stored as they are."""
+
+    collection: str
+    ids: list[str]
+    skipped: list[str]
+
+    @property
+    def stored(self) -> int:
+        return len(self.ids)
+
+
+@dataclass(frozen=True)
 class Hit:
     id: str
     score: float
@@ -73,7 +86,7 @@ class FindResult:
         return following
 
 
-def _check_metadata(index: int | None, metadata: Any, limits: Limits) -> dict[str, Any]:
+def check_metadata(index: int | None, metadata: Any, limits: Limits) -> dict[str, Any]:
     where = "metadata" if index is None else f"documents[{index}].metadata"
     if metadata is None:
         return {}
@@ -138,14 +151,14 @@ class KnowledgeService:
             out.append(
                 Document(
                     _check_text(i, doc.get("text"), self.limits),
-                    _check_metadata(i, doc.get("metadata"), self.limits),
+                    check_metadata(i, doc.get("metadata"), self.limits),
                 )
             )
         return out
 
     def single_document(self, text: Any, metadata: Any) -> Document:
         return Document(
-            _check_text(None, text, self.limits), _check_metadata(None, metadata, self.limits)
+            _check_text(None, text, self.limits), check_metadata(None, metadata, self.limits)
         )
 
     async def _vector_name(self, collection: str) -> str:
@@ -183,6 +196,50 @@ class KnowledgeService:
             )
         await self.store.upsert(name, vector_name, points)
         return StoreResult(name, [p.id for p in points])
+
+    def document_id(self, document: Document, collection: str) -> str:
+        """The point id ``document`` gets in ``collection`` (deterministic, see ids.py)."""
+        source = str(document.metadata.get("source", ""))
+        return point_id(collection, source, content_hash(document.text))
+
+    async def store_new_documents(
+        self, documents: Sequence[Document], collection: str | None = None
+    ) -> NewStoreResult:
+        """Store only documents whose point does not exist yet; skip (and list) the rest.
+
+        A point's id comes from its collection, source and text hash, so an existing id
+        means the same text from the same source is already stored: re-ingesting an
+        unchanged document costs no embedding at all. A text repeated within the batch
+        is stored once and counted as skipped after that.
+        """
+        name = self._collection(collection)
+        ids = [self.document_id(doc, name) for doc in documents]
+        existing = await self.store.existing_ids(name, list(dict.fromkeys(ids)))
+        fresh: list[Document] = []
+        skipped: list[str] = []
+        seen: set[str] = set()
+        for doc, pid in zip(documents, ids, strict=True):
+            if pid in existing or pid in seen:
+                skipped.append(pid)
+            else:
+                fresh.append(doc)
+            seen.add(pid)
+        stored = await self.store_documents(fresh, name) if fresh else StoreResult(name, [])
+        return NewStoreResult(name, stored.ids, skipped)
+
+    async def remove_stale(
+        self, source: str, keep: Sequence[str], collection: str | None = None
+    ) -> int:
+        """Delete points of ``source`` whose ids are not in ``keep``; return how many.
+
+        After a changed document is stored again, its old passages (other text, so other
+        ids) would otherwise linger and answer searches with outdated text.
+        """
+        name = self._collection(collection)
+        stale = await self.store.source_ids(name, source) - set(keep)
+        if stale:
+            await self.store.delete(name, sorted(stale))
+        return len(stale)
 
     async def find(
         self,

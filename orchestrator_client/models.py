@@ -153,6 +153,9 @@ class JobResult(BaseModel):
     documents: int = Field(0, description="Documents converted and ingested.")
     chunks_stored: int = 0
     chunks_skipped_unchanged: int = Field(0, description="Chunks already stored with this text.")
+    chunks_removed_stale: int = Field(
+        0, description="Chunks of an earlier version of the same source, now removed."
+    )
     converter: str | None = Field(None, description="e.g. 'docling:native-pdf', 'docling:docx'.")
     failed_pages: list[PageFailure] = Field(default_factory=list)
 

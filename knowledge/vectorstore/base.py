@@ -137,4 +137,16 @@ class VectorStore(abc.ABC):
     async def count(self, name: str) -> int: ...
 
     @abc.abstractmethod
+    async def existing_ids(self, name: str, ids: Sequence[str]) -> set[str]:
+        """The ids among ``ids`` that are stored in the collection (none if it is missing)."""
+
+    @abc.abstractmethod
+    async def source_ids(self, name: str, source: str) -> set[str]:
+        """Ids of every point whose ``metadata.source`` is ``source`` (none if missing)."""
+
+    @abc.abstractmethod
+    async def delete(self, name: str, ids: Sequence[str]) -> None:
+        """Remove these points; ids that are not stored are ignored."""
+
+    @abc.abstractmethod
     async def close(self) -> None: ...

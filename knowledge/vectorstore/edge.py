@@ -51,6 +51,7 @@ DEFAULT_INDEXED_FIELDS = ("source",)
 # nearest hits (exact for every page that fits in the window).
 MAX_BOOL_WINDOW = 20_000
 FLUSH_INTERVAL = 5.0  # seconds
+ID_PAGE = 1000  # ids per retrieve or scroll call
 
 
 def _field_value(payload: dict[str, Any], dotted: str) -> Any:
@@ -363,6 +364,61 @@ class EdgeVectorStore(VectorStore):
 
     async def count(self, name: str) -> int:
         return await asyncio.to_thread(_shielded, self._count, name)
+
+    def _existing_ids(self, name: str, ids: Sequence[str]) -> set[str]:
+        try:
+            coll = self._get(name)
+        except KeyError:
+            return set()
+        found: set[str] = set()
+        for start in range(0, len(ids), ID_PAGE):
+            records = coll.shard.retrieve(list(ids[start : start + ID_PAGE]), False, False)
+            found.update(str(r.id) for r in records)
+        return found
+
+    async def existing_ids(self, name: str, ids: Sequence[str]) -> set[str]:
+        if not ids:
+            return set()
+        return await asyncio.to_thread(_shielded, self._existing_ids, name, ids)
+
+    def _source_ids(self, name: str, source: str) -> set[str]:
+        from qdrant_edge import FieldCondition, Filter, MatchValue, ScrollRequest
+
+        try:
+            coll = self._get(name)
+        except KeyError:
+            return set()
+        by_source = Filter(must=[FieldCondition(key="metadata.source", match=MatchValue(source))])
+        found: set[str] = set()
+        offset: Any = None
+        while True:
+            request = ScrollRequest(
+                offset=offset,
+                limit=ID_PAGE,
+                filter=by_source,
+                with_payload=False,
+                with_vector=False,
+            )
+            records, offset = coll.shard.scroll(request)
+            found.update(str(r.id) for r in records)
+            if offset is None or not records:
+                return found
+
+    async def source_ids(self, name: str, source: str) -> set[str]:
+        return await asyncio.to_thread(_shielded, self._source_ids, name, source)
+
+    def _delete(self, name: str, ids: Sequence[str]) -> None:
+        from qdrant_edge import UpdateOperation
+
+        try:
+            coll = self._get(name)
+        except KeyError:
+            return
+        coll.shard.update(UpdateOperation.delete_points(list(ids)))
+
+    async def delete(self, name: str, ids: Sequence[str]) -> None:
+        if ids:
+            await asyncio.to_thread(_shielded, self._delete, name, ids)
 
     # -- closing -------------------------------------------------------------------------
 

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
+ID_PAGE = 1000  # ids per retrieve or scroll request
 
 
 class QdrantServerStore(VectorStore):
@@ -234,6 +235,62 @@ class QdrantServerStore(VectorStore):
     async def count(self, name: str) -> int:
         result = await self._call(self._get_client().count, name, exact=True)
         return int(result.count)
+
+    async def _exists(self, name: str) -> bool:
+        return name in self._vectors or await self.collection_exists(name)
+
+    async def existing_ids(self, name: str, ids: Sequence[str]) -> set[str]:
+        if not ids or not await self._exists(name):
+            return set()
+        found: set[str] = set()
+        for start in range(0, len(ids), ID_PAGE):
+            records = await self._call(
+                self._get_client().retrieve,
+                name,
+                ids=list(ids[start : start + ID_PAGE]),
+                with_payload=False,
+                with_vectors=False,
+            )
+            found.update(str(r.id) for r in records)
+        return found
+
+    async def source_ids(self, name: str, source: str) -> set[str]:
+        from qdrant_client import models
+
+        if not await self._exists(name):
+            return set()
+        by_source = models.Filter(
+            must=[
+                models.FieldCondition(key="metadata.source", match=models.MatchValue(value=source))
+            ]
+        )
+        found: set[str] = set()
+        offset: Any = None
+        while True:
+            records, offset = await self._call(
+                self._get_client().scroll,
+                name,
+                scroll_filter=by_source,
+                limit=ID_PAGE,
+                offset=offset,
+                with_payload=False,
+                with_vectors=False,
+            )
+            found.update(str(r.id) for r in records)
+            if offset is None or not records:
+                return found
+
+    async def delete(self, name: str, ids: Sequence[str]) -> None:
+        from qdrant_client import models
+
+        if not ids or not await self._exists(name):
+            return
+        await self._call(
+            self._get_client().delete,
+            name,
+            points_selector=models.PointIdsList(points=list(ids)),
+            wait=True,
+        )
 
     async def close(self) -> None:
         if self._client is not None:

@@ -1,0 +1,204 @@
+"""Crawl a site with Crawl4AI: a stream of pages (markdown) and per-page failures.
+
+Breadth-first from the start URL, within ``allowed_domains`` (subdomains included), no
+external links, at most ``max_pages`` pages and ``max_depth`` hops. Results are yielded as
+they arrive so the caller can chunk and embed while the crawl goes on. crawl4ai is
+imported here lazily: it costs ~1.7 s and must stay off the MCP server's start-up path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urldefrag, urlsplit, urlunsplit
+
+from knowledge.errors import InvalidInput
+from orchestrator.errors import FetchFailed
+from orchestrator.pipeline.netsafety import resolve_checked
+from orchestrator_client.models import PageFailure
+
+BROWSER_MISSING = (
+    "Browser mode needs Chromium: set SHIELD_CRAWL_BROWSER_CDP_URL to a running Chromium's "
+    "DevTools endpoint, or SHIELD_CRAWL_BROWSER_PATH to its executable (e.g. "
+    "/usr/bin/chromium, Debian package 'chromium'); or crawl with mode 'http'."
+)
+
+
+@dataclass(frozen=True)
+class CrawlPlan:
+    start_url: str
+    max_pages: int
+    max_depth: int
+    allow_private: bool
+    page_timeout: float  # seconds
+    base_dir: Path  # Crawl4AI's own files (downloads, logs)
+    allowed_domains: list[str] = field(default_factory=list)  # empty = start host
+    mode: Literal["http", "browser"] = "http"
+    cdp_url: str | None = None
+    browser_path: Path | None = None
+
+    @property
+    def domains(self) -> list[str]:
+        return self.allowed_domains or [(urlsplit(self.start_url).hostname or "").lower()]
+
+
+@dataclass(frozen=True)
+class Page:
+    url: str  # final URL, after redirects
+    title: str
+    markdown: str
+    depth: int
+
+
+def normalize_url(url: str) -> str:
+    """The identity of a page: no fragment, lower-case scheme and host, no default port."""
+    parts = urlsplit(urldefrag(url)[0])
+    host = (parts.hostname or "").lower()
+    if ":" in host:
+        host = f"[{host}]"
+    default = {"http": 80, "https": 443}.get(parts.scheme.lower())
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    netloc = host if port in (None, default) else f"{host}:{port}"
+    return urlunsplit((parts.scheme.lower(), netloc, parts.path or "/", parts.query, ""))
+
+
+def prepare_crawl4ai(base_dir: Path) -> None:
+    """Crawl4AI reads these at import time: set them before the first import."""
+    base_dir.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("CRAWL4_AI_BASE_DIRECTORY", str(base_dir))
+    os.environ.setdefault("CRAWL4AI_NO_CLOUD_NOTICE", "1")
+
+
+def _title(result: Any) -> str:
+    title = (result.metadata or {}).get("title")
+    return str(title).strip() if title else ""
+
+
+def _markdown(result: Any) -> str:
+    md = result.markdown
+    if md is None:
+        return ""
+    return str(getattr(md, "raw_markdown", md) or "")
+
+
+async def _final_url_refusal(url: str, allow_private: bool) -> str | None:
+    if allow_private:
+        return None
+    try:
+        await resolve_checked(url, allow_private=False)
+    except (InvalidInput, FetchFailed) as exc:
+        return "refused: " + str(exc).split(" refused: ", 1)[-1]
+    return None
+
+
+@contextlib.asynccontextmanager
+async def _strategy(plan: CrawlPlan) -> AsyncIterator[tuple[Any, Any]]:
+    """(crawler strategy, browser config) for the plan's mode."""
+    if plan.mode == "http":
+        from crawl4ai import BrowserConfig, HTTPCrawlerConfig
+
+        from orchestrator.pipeline.crawl_safety import SafeHTTPStrategy
+
+        http = HTTPCrawlerConfig(downloads_path=str(plan.base_dir / "downloads"))
+        yield (
+            SafeHTTPStrategy(allow_private=plan.allow_private, browser_config=http),
+            BrowserConfig(verbose=False),
+        )
+        return
+    from orchestrator.pipeline.crawl_browser import (
+        browser_strategy,
+        find_browser,
+        free_local_port,
+        launched_chromium,
+    )
+
+    if plan.cdp_url:
+        strategy = browser_strategy(plan.cdp_url, allow_private=plan.allow_private)
+        yield strategy, strategy.browser_config
+        return
+    executable = find_browser(plan.browser_path)
+    if executable is None:
+        raise InvalidInput(BROWSER_MISSING)
+    async with launched_chromium(executable, free_local_port()) as cdp_url:
+        strategy = browser_strategy(cdp_url, allow_private=plan.allow_private)
+        yield strategy, strategy.browser_config
+
+
+async def crawl_pages(plan: CrawlPlan) -> AsyncIterator[Page | PageFailure]:
+    """Yield each fetched page (deduplicated by URL) and each page that failed or was refused."""
+    prepare_crawl4ai(plan.base_dir)
+    from crawl4ai import AsyncWebCrawler, CacheMode, CrawlerRunConfig
+    from crawl4ai.deep_crawling import BFSDeepCrawlStrategy, DomainFilter, FilterChain
+
+    from orchestrator.pipeline.crawl_safety import PublicLinkFilter, failure_reason
+
+    link_filter = PublicLinkFilter(allow_private=plan.allow_private)
+    deep = BFSDeepCrawlStrategy(
+        max_depth=plan.max_depth,
+        # Crawl4AI 0.9.5's streaming BFS stops *before* yielding the page that reaches
+        # max_pages; one more lets it yield them all, and the loop below stops at ours.
+        max_pages=plan.max_pages + 1,
+        include_external=False,
+        # The domain filter first: it rejects synchronously, before the network check runs.
+        filter_chain=FilterChain([DomainFilter(allowed_domains=plan.domains), link_filter]),
+    )
+    config = CrawlerRunConfig(
+        cache_mode=CacheMode.BYPASS,
+        deep_crawl_strategy=deep,
+        stream=True,
+        page_timeout=int(plan.page_timeout * 1000),
+        verbose=False,
+    )
+    pages = 0
+    seen: set[str] = set()
+    reported: set[str] = set()
+    async with _strategy(plan) as (strategy, browser_config):
+        crawler = AsyncWebCrawler(
+            crawler_strategy=strategy, config=browser_config, base_directory=str(plan.base_dir)
+        )
+        async with crawler:
+            results = await crawler.arun(plan.start_url, config=config)
+            try:
+                async for result in results:
+                    for url, reason in link_filter.refused.items():
+                        if url not in reported:
+                            reported.add(url)
+                            yield PageFailure(url=url, reason=reason)
+                    url = str(result.url)
+                    if not result.success:
+                        reason = getattr(strategy, "failures", {}).get(url) or failure_reason(
+                            RuntimeError(result.error_message or "unknown error"),
+                            plan.page_timeout,
+                        )
+                        yield PageFailure(url=url, reason=reason)
+                        continue
+                    final = str(result.redirected_url or url)
+                    refusal = await _final_url_refusal(final, plan.allow_private)
+                    if refusal is not None:
+                        yield PageFailure(url=url, reason=refusal)
+                        continue
+                    key = normalize_url(final)
+                    if key in seen:
+                        continue
+                    seen.add(key)
+                    markdown = _markdown(result)
+                    if not markdown.strip():
+                        yield PageFailure(url=final, reason="no text content")
+                        continue
+                    depth = int((result.metadata or {}).get("depth") or 0)
+                    yield Page(final, _title(result) or final, markdown, depth)
+                    pages += 1
+                    if pages >= plan.max_pages:
+                        break
+            finally:
+                await deep.shutdown()
+                aclose = getattr(results, "aclose", None)
+                if aclose is not None:
+                    await aclose()

@@ -1,0 +1,186 @@
+"""What a file really is, from its bytes: the extension and doc_type are claims to check.
+
+Binary formats are recognised by content (``%PDF-``; the ZIP members that make a DOCX, PPTX
+or XLSX). Text formats cannot be told apart by bytes alone, so for text the name or the
+requested doc_type decides between HTML, Markdown, CSV and plain text, once the bytes have
+decoded as text. A file that says one thing and is another (a PNG called ``.pdf``, a DOCX
+sent with ``doc_type="pdf"``) is refused with both facts in the message.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import zipfile
+from dataclasses import dataclass
+
+from knowledge.errors import InvalidInput
+from orchestrator_client.models import DocType
+
+BINARY = frozenset({DocType.pdf, DocType.docx, DocType.pptx, DocType.xlsx})
+TEXT = frozenset({DocType.html, DocType.md, DocType.csv, DocType.txt})
+
+EXTENSIONS: dict[str, DocType] = {
+    ".pdf": DocType.pdf,
+    ".docx": DocType.docx,
+    ".pptx": DocType.pptx,
+    ".xlsx": DocType.xlsx,
+    ".html": DocType.html,
+    ".htm": DocType.html,
+    ".xhtml": DocType.html,
+    ".md": DocType.md,
+    ".markdown": DocType.md,
+    ".csv": DocType.csv,
+    ".txt": DocType.txt,
+    ".text": DocType.txt,
+}
+
+# The ZIP member that makes an Office Open XML package one kind or another.
+_OOXML_MARKERS = (
+    ("word/document.xml", DocType.docx),
+    ("ppt/presentation.xml", DocType.pptx),
+    ("xl/workbook.xml", DocType.xlsx),
+)
+
+# Formats people send by mistake, named so the refusal says what the file is.
+_MAGIC: tuple[tuple[bytes, str], ...] = (
+    (b"\x89PNG\r\n\x1a\n", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF87a", "a GIF image"),
+    (b"GIF89a", "a GIF image"),
+    (b"II*\x00", "a TIFF image"),
+    (b"MM\x00*", "a TIFF image"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "a legacy Office file (.doc/.xls/.ppt)"),
+    (b"\x1f\x8b", "a gzip archive"),
+    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive"),
+    (b"Rar!", "a RAR archive"),
+    (b"\x7fELF", "an executable"),
+    (b"MZ", "a Windows executable"),
+)
+
+_LABELS = {
+    DocType.pdf: "PDF",
+    DocType.docx: "DOCX",
+    DocType.pptx: "PPTX",
+    DocType.xlsx: "XLSX",
+    DocType.html: "HTML",
+    DocType.md: "Markdown",
+    DocType.csv: "CSV",
+    DocType.txt: "plain text",
+}
+
+_SUPPORTED = "PDF, DOCX, PPTX, XLSX, HTML, Markdown, CSV or plain text (UTF-8)"
+
+
+@dataclass(frozen=True)
+class Detected:
+    doc_type: DocType
+    # For text formats: the text re-encoded as UTF-8 without a byte-order mark.
+    data: bytes
+
+
+def label(doc_type: DocType) -> str:
+    return _LABELS[doc_type]
+
+
+def extension_type(filename: str) -> DocType | None:
+    return EXTENSIONS.get(os.path.splitext(filename)[1].lower())
+
+
+def _ooxml_kind(data: bytes, filename: str) -> DocType:
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            names = set(archive.namelist())
+    except (zipfile.BadZipFile, ValueError, OSError):
+        raise InvalidInput(
+            f"{filename!r} starts like a ZIP-based Office file but the archive is damaged "
+            "(truncated or corrupt). Re-save or re-export it and send it again."
+        ) from None
+    for member, kind in _OOXML_MARKERS:
+        if member in names:
+            return kind
+    raise InvalidInput(
+        f"{filename!r} is a ZIP archive, not a DOCX, PPTX or XLSX document. "
+        f"Send the documents inside it one by one ({_SUPPORTED})."
+    )
+
+
+def _decode_text(data: bytes) -> str | None:
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError:
+            return None
+    if b"\x00" in data[:8192]:
+        return None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return None
+
+
+def _looks_like_html(text: str) -> bool:
+    head = text.lstrip()[:512].lower()
+    return head.startswith(("<!doctype html", "<html")) or "<html" in head
+
+
+def _content_kind(data: bytes, filename: str) -> tuple[DocType | None, str]:
+    """The binary type the bytes are, or (None, text) for text, or a refusal."""
+    if data[:1024].lstrip().startswith(b"%PDF-") or b"%PDF-" in data[:1024]:
+        return DocType.pdf, ""
+    if data.startswith(b"PK\x03\x04"):
+        return _ooxml_kind(data, filename), ""
+    for magic, what in _MAGIC:
+        if data.startswith(magic):
+            raise InvalidInput(
+                f"{filename!r} is {what}, not a document this server converts. Send {_SUPPORTED}."
+            )
+    text = _decode_text(data)
+    if text is None:
+        claimed = extension_type(filename)
+        if claimed in BINARY:
+            raise InvalidInput(
+                f"{filename!r} is not a valid {label(claimed)} file: its content is not "
+                f"{label(claimed)} data (corrupt, truncated, or mislabelled). "
+                "Re-export the document and send it again."
+            )
+        raise InvalidInput(
+            f"{filename!r} is binary data in no supported format. Send {_SUPPORTED}; "
+            "text must be UTF-8 (or UTF-16 with a byte-order mark)."
+        )
+    return None, text
+
+
+def detect(data: bytes, filename: str, declared: DocType | None = None) -> Detected:
+    """The document type of ``data``, checked against its name and ``declared``.
+
+    Raises InvalidInput naming the file and what it really is when they disagree.
+    """
+    if not data:
+        raise InvalidInput(f"{filename!r} is empty (0 bytes); send a file with content.")
+    binary, text = _content_kind(data, filename)
+    by_name = extension_type(filename)
+    if binary is not None:
+        if declared is not None and declared != binary:
+            raise InvalidInput(
+                f"doc_type is {declared.value!r} but {filename!r} is a {label(binary)} "
+                f"document. Set doc_type to {binary.value!r}, or leave it out to detect it."
+            )
+        if by_name is not None and by_name != binary:
+            raise InvalidInput(
+                f"{filename!r} is named like a {label(by_name)} file but is a "
+                f"{label(binary)} document. Rename it to end in .{binary.value}."
+            )
+        return Detected(binary, data)
+    if not text.strip():
+        raise InvalidInput(f"{filename!r} contains only whitespace; send a file with text in it.")
+    for claim, source in ((declared, "doc_type"), (by_name, "its name")):
+        if claim in BINARY:
+            assert claim is not None
+            raise InvalidInput(
+                f"{filename!r} is text, not a {label(claim)} file as {source} says: "
+                "it is mislabelled or corrupt. Send the real document, or rename the file "
+                "after its content (.txt, .md, .html, .csv)."
+            )
+    kind = declared or by_name or (DocType.html if _looks_like_html(text) else DocType.txt)
+    return Detected(kind, text.encode("utf-8"))

@@ -1,0 +1,113 @@
+"""Chunks to vectors: embed in batches, upsert with metadata, skip what is already stored.
+
+Every chunk's metadata is the request's metadata plus the pipeline's own keys
+(``PIPELINE_KEYS``). The pipeline's keys win: ``source`` is part of the point id and the
+others are provenance a user must be able to trust; ``run.validate_request`` refuses a
+request whose metadata uses one of them, so nothing is silently overwritten.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from knowledge.service import Document
+from knowledge.vectorstore.ids import content_hash
+from orchestrator.pipeline.chunking import Chunk
+from orchestrator.pipeline.context import JobContext
+from orchestrator_client.models import Progress
+
+PIPELINE_KEYS = frozenset(
+    {
+        "source",
+        "title",
+        "headings",
+        "page",
+        "chunk_index",
+        "chunk_count",
+        "content_hash",
+        "job_id",
+        "ingested_at",
+    }
+)
+# Chunks per embedding call: large enough to keep the embedder busy, small enough that a
+# cancel request or a progress update is never far away.
+BATCH = 64
+
+
+@dataclass(frozen=True)
+class IngestCounts:
+    stored: int
+    skipped: int  # already stored with the same text (unchanged)
+    removed: int = 0  # stale passages of this source deleted (its text changed)
+
+
+def chunk_documents(
+    ctx: JobContext,
+    chunks: Sequence[Chunk],
+    *,
+    source: str,
+    title: str | None,
+    metadata: Mapping[str, Any],
+) -> list[Document]:
+    now = datetime.now(UTC).isoformat()
+    documents = []
+    for index, chunk in enumerate(chunks):
+        own = {
+            "source": source,
+            "title": title,
+            "headings": list(chunk.headings),
+            "page": chunk.page,
+            "chunk_index": index,
+            "chunk_count": len(chunks),
+            "content_hash": content_hash(chunk.text),
+            "job_id": ctx.job_id,
+            "ingested_at": now,
+        }
+        documents.append(Document(chunk.text, {**metadata, **own}))
+    return documents
+
+
+async def ingest_chunks(
+    ctx: JobContext,
+    chunks: Sequence[Chunk],
+    *,
+    collection: str | None,
+    source: str,
+    title: str | None,
+    metadata: Mapping[str, Any],
+    report_progress: bool = True,
+    remove_stale: bool = True,
+) -> IngestCounts:
+    """Store ``chunks`` of one source; already-stored ones are skipped and counted.
+
+    ``remove_stale`` deletes this source's earlier passages that are not among the new
+    ones (the document changed), once every new chunk is stored: a job that fails or is
+    cancelled half-way leaves the old version searchable rather than half of each.
+    ``report_progress`` off lets a caller that ingests many sources (a crawl) report its
+    own progress instead of an "embedding" stage per page.
+    """
+    documents = chunk_documents(ctx, chunks, source=source, title=title, metadata=metadata)
+    stored = skipped = 0
+    kept: list[str] = []
+    total = len(documents)
+    if report_progress:
+        await ctx.report(Progress(stage="embedding", done=0, total=total))
+    for start in range(0, total, BATCH):
+        await ctx.checkpoint()
+        batch = documents[start : start + BATCH]
+        result = await ctx.service.store_new_documents(batch, collection)
+        stored += result.stored
+        skipped += len(result.skipped)
+        kept.extend(result.ids)
+        kept.extend(result.skipped)
+        if report_progress:
+            await ctx.report(
+                Progress(stage="embedding", done=min(start + len(batch), total), total=total)
+            )
+    removed = 0
+    if remove_stale:
+        removed = await ctx.service.remove_stale(source, kept, collection)
+    return IngestCounts(stored=stored, skipped=skipped, removed=removed)

@@ -1,0 +1,114 @@
+"""ingest_chunks: batches, counts, skip-unchanged, stale removal, cancellation between batches."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from knowledge.service import KnowledgeService
+from orchestrator.errors import JobCancelled
+from orchestrator.pipeline.chunking import Chunk
+from orchestrator.pipeline.context import JobContext
+from orchestrator.pipeline.ingest import BATCH, ingest_chunks
+
+MakeContext = Callable[..., tuple[JobContext, Any]]
+
+
+def _chunks(n: int, prefix: str = "Passage") -> list[Chunk]:
+    return [Chunk(f"{prefix} number {i} about harbour tides.", ["Tides"]) for i in range(n)]
+
+
+async def test_chunks_are_stored_in_batches_with_progress(
+    make_context: MakeContext, service: KnowledgeService
+) -> None:
+    ctx, recorder = make_context()
+    chunks = _chunks(BATCH + 5)
+    counts = await ingest_chunks(
+        ctx, chunks, collection="tides", source="s1", title="T", metadata={"k": 1}
+    )
+    assert (counts.stored, counts.skipped) == (BATCH + 5, 0)
+    assert await service.store.count("tides") == BATCH + 5
+    done = [(p.done, p.total) for p in recorder.progress if p.stage == "embedding"]
+    assert done == [(0, BATCH + 5), (BATCH, BATCH + 5), (BATCH + 5, BATCH + 5)]
+
+
+async def test_the_same_chunks_again_are_all_skipped(
+    make_context: MakeContext, service: KnowledgeService
+) -> None:
+    ctx, _ = make_context()
+    chunks = _chunks(10)
+    await ingest_chunks(ctx, chunks, collection=None, source="s1", title=None, metadata={})
+    again = await ingest_chunks(ctx, chunks, collection=None, source="s1", title=None, metadata={})
+    assert (again.stored, again.skipped, again.removed) == (0, 10, 0)
+    # The same text from another source is another passage: stored, not skipped.
+    other = await ingest_chunks(ctx, chunks, collection=None, source="s2", title=None, metadata={})
+    assert (other.stored, other.skipped) == (10, 0)
+    assert await service.store.count("docs") == 20
+
+
+async def test_a_text_repeated_in_one_document_is_stored_once(
+    make_context: MakeContext, service: KnowledgeService
+) -> None:
+    ctx, _ = make_context()
+    chunks = [Chunk("Repeated footer text."), Chunk("Body."), Chunk("Repeated footer text.")]
+    counts = await ingest_chunks(ctx, chunks, collection=None, source="s", title=None, metadata={})
+    assert (counts.stored, counts.skipped) == (2, 1)
+    assert await service.store.count("docs") == 2
+
+
+async def test_changed_text_removes_only_that_sources_old_passages(
+    make_context: MakeContext, service: KnowledgeService
+) -> None:
+    ctx, _ = make_context()
+    await ingest_chunks(ctx, _chunks(4), collection=None, source="a", title=None, metadata={})
+    await ingest_chunks(ctx, _chunks(3), collection=None, source="b", title=None, metadata={})
+    new = _chunks(2) + _chunks(1, prefix="Revised")
+    counts = await ingest_chunks(ctx, new, collection=None, source="a", title=None, metadata={})
+    assert (counts.stored, counts.skipped, counts.removed) == (1, 2, 2)
+    assert await service.store.count("docs") == 3 + 3
+    assert await service.store.source_ids("docs", "b") != set()
+
+
+async def test_cancel_stops_between_batches(
+    make_context: MakeContext, service: KnowledgeService
+) -> None:
+    ctx, recorder = make_context()
+    stored_batches = 0
+
+    async def report(progress: Any) -> None:
+        nonlocal stored_batches
+        if progress.done:
+            stored_batches += 1
+            recorder.cancel = True  # someone cancels while the first batch is stored
+
+    ctx.report = report
+    with pytest.raises(JobCancelled):
+        await ingest_chunks(
+            ctx, _chunks(BATCH * 3), collection=None, source="s", title=None, metadata={}
+        )
+    assert stored_batches == 1
+    assert await service.store.count("docs") == BATCH
+
+
+async def test_pipeline_metadata_wins_over_the_request(
+    make_context: MakeContext, service: KnowledgeService
+) -> None:
+    ctx, _ = make_context(job_id="job-7")
+    await ingest_chunks(
+        ctx,
+        [Chunk("The lock keeper opens the gates at high water.", ["Canal"], 3)],
+        collection=None,
+        source="canal.pdf",
+        title="Canal Guide",
+        metadata={"source": "spoofed", "team": "waterways"},
+    )
+    hit = (await service.find("lock gates", limit=1)).results[0]
+    assert hit.metadata["source"] == "canal.pdf"
+    assert hit.metadata["team"] == "waterways"
+    assert (hit.metadata["title"], hit.metadata["page"], hit.metadata["job_id"]) == (
+        "Canal Guide",
+        3,
+        "job-7",
+    )
