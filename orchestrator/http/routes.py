@@ -1,0 +1,222 @@
+"""The routes: parse, call the job service, shape. Names fixed by the design (DESIGN.md)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from fastapi import Body, Depends, FastAPI, Header, Path, Query, Response
+from fastapi.params import Depends as DependsParam
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+from pydantic import BaseModel, Field
+from starlette.responses import JSONResponse, StreamingResponse
+
+from knowledge.errors import InvalidInput
+from orchestrator.http.auth import documented_bearer
+from orchestrator.http.events import job_events_response
+from orchestrator.http.replies import error_payload
+from orchestrator.settings import OrchestratorSettings
+from orchestrator_client.models import (
+    ErrorBody,
+    IngestRequest,
+    Job,
+    JobAccepted,
+    JobError,
+    JobPage,
+    JobStatus,
+)
+
+if TYPE_CHECKING:
+    from orchestrator.runtime import OrchestratorRuntime
+
+log = logging.getLogger("shield.orchestrator.http")
+
+READY_TIMEOUT_SECONDS = 10.0
+MAX_IDEMPOTENCY_KEY_CHARS = 200
+MAX_JOB_ID_CHARS = 200
+
+
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"
+
+
+class Readiness(BaseModel):
+    """200 when every component answers "ok"; the 503 also carries an ErrorBody's ``error``."""
+
+    status: Literal["ready", "not_ready"]
+    components: dict[str, str] = Field(description='Component -> "ok" or what is wrong.')
+    error: JobError | None = None
+
+
+def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    return {status: {"model": ErrorBody} for status in statuses}
+
+
+JobId = Annotated[str, Path(min_length=1, max_length=MAX_JOB_ID_CHARS, description="Job id.")]
+
+
+def register_routes(
+    app: FastAPI, runtime: OrchestratorRuntime, settings: OrchestratorSettings
+) -> None:
+    # Auth itself is an ASGI middleware (auth.py); this only puts the scheme in the schema.
+    secured: list[DependsParam] = (
+        [Depends(documented_bearer)] if settings.orchestrator_token is not None else []
+    )
+    auth_errors = _errors(401) if secured else {}
+
+    @app.post(
+        "/ingest-async",
+        status_code=202,
+        response_model=JobAccepted,
+        dependencies=secured,
+        summary="Accept a crawl or document job",
+        responses={
+            200: {
+                "model": JobAccepted,
+                "description": "A repeated request with the same Idempotency-Key: that job.",
+            },
+            **auth_errors,
+            **_errors(409, 413, 422, 503),
+        },
+    )
+    async def ingest_async(
+        request: Annotated[IngestRequest, Body()],
+        response: Response,
+        idempotency_key: Annotated[
+            str | None,
+            Header(
+                min_length=1,
+                max_length=MAX_IDEMPOTENCY_KEY_CHARS,
+                description="Repeat a request with the same key to get the same job back.",
+            ),
+        ] = None,
+    ) -> JobAccepted:
+        """Validates and stores the job, queues it and answers at once (202 + Location)."""
+        job, created = await runtime.jobs.submit(request, idempotency_key=idempotency_key)
+        track_url = f"/jobs/{job.job_id}"
+        response.headers["Location"] = track_url
+        if not created:
+            response.status_code = 200
+        return JobAccepted(
+            job_id=job.job_id,
+            status=job.status,
+            track_url=track_url,
+            events_url=f"{track_url}/events",
+        )
+
+    @app.get(
+        "/jobs/{job_id}",
+        response_model=Job,
+        dependencies=secured,
+        summary="A job's state (long-poll with ?wait=N)",
+        responses={**auth_errors, **_errors(404, 422, 503)},
+    )
+    async def get_job(
+        job_id: JobId,
+        wait: Annotated[
+            float | None,
+            Query(
+                gt=0,
+                description="Seconds to wait for the job to change before answering "
+                "(at most the server's SHIELD_MAX_WAIT_SECONDS).",
+            ),
+        ] = None,
+    ) -> Job:
+        if wait is not None and wait > settings.max_wait_seconds:
+            raise InvalidInput(
+                f"Invalid request: wait: at most {settings.max_wait_seconds:g} seconds "
+                f"(SHIELD_MAX_WAIT_SECONDS; got {wait:g}); poll again to wait longer."
+            )
+        job = await runtime.jobs.get(job_id)
+        if wait is None or job.status.terminal:
+            return job
+        return await runtime.jobs.wait(job_id, since=job.updated_at, timeout=wait)
+
+    @app.get(
+        "/jobs/{job_id}/events",
+        response_class=StreamingResponse,
+        dependencies=secured,
+        summary="Server-sent events: the job now, then each change, until it ends",
+        responses={
+            200: {
+                "content": {"text/event-stream": {}},
+                "description": "'event: job' lines whose data is the Job as JSON; "
+                "keep-alive comments every 15 s; the stream ends after a terminal state.",
+            },
+            **auth_errors,
+            **_errors(404, 422, 503),
+        },
+    )
+    async def job_events(job_id: JobId) -> StreamingResponse:
+        job = await runtime.jobs.get(job_id)  # before streaming: an unknown id is a 404
+        return job_events_response(runtime.jobs, job)
+
+    @app.delete(
+        "/jobs/{job_id}",
+        response_model=Job,
+        dependencies=secured,
+        summary="Cancel a job (cooperative: a running job stops at its next checkpoint)",
+        responses={**auth_errors, **_errors(404, 409, 422, 503)},
+    )
+    async def cancel_job(job_id: JobId) -> Job:
+        return await runtime.jobs.cancel(job_id)
+
+    @app.get(
+        "/jobs",
+        response_model=JobPage,
+        dependencies=secured,
+        summary="Jobs, newest first, optionally of one status",
+        responses={**auth_errors, **_errors(422, 503)},
+    )
+    async def list_jobs(
+        status: Annotated[JobStatus | None, Query(description="Only jobs in this state.")] = None,
+        limit: Annotated[int, Query(ge=1, le=100)] = 20,
+        offset: Annotated[int, Query(ge=0)] = 0,
+    ) -> JobPage:
+        return await runtime.jobs.list(status=status, limit=limit, offset=offset)
+
+    @app.get("/health", response_model=Health, summary="Liveness: the process answers")
+    async def health() -> Health:
+        return Health()
+
+    @app.get(
+        "/ready",
+        response_model=Readiness,
+        dependencies=secured,
+        summary="Readiness: job store, queue, vector store and embedder reachable",
+        responses={**auth_errors, 503: {"model": Readiness}},
+    )
+    async def ready() -> JSONResponse:
+        components = await _readiness(runtime)
+        broken = {name: state for name, state in components.items() if state != "ok"}
+        if not broken:
+            return JSONResponse(Readiness(status="ready", components=components).model_dump())
+        message = "Not ready: " + "; ".join(f"{name}: {state}" for name, state in broken.items())
+        body = Readiness(
+            status="not_ready",
+            components=components,
+            error=JobError.model_validate(error_payload("not_ready", message)["error"]),
+        )
+        return JSONResponse(body.model_dump(), status_code=503, headers={"Retry-After": "5"})
+
+    @app.get(
+        "/metrics",
+        dependencies=secured,
+        summary="Prometheus metrics",
+        response_class=Response,
+        responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}, **auth_errors},
+    )
+    async def metrics() -> Response:
+        return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+
+async def _readiness(runtime: OrchestratorRuntime) -> dict[str, str]:
+    try:
+        return await asyncio.wait_for(runtime.readiness(), timeout=READY_TIMEOUT_SECONDS)
+    except TimeoutError:
+        return {"readiness": f"no answer within {READY_TIMEOUT_SECONDS:g} s"}
+    except Exception as exc:
+        # The details (which may hold a URL with credentials) go to the log only.
+        log.exception("readiness check failed")
+        return {"readiness": f"check failed ({type(exc).__name__}); see the orchestrator log"}

@@ -1,0 +1,108 @@
+"""The orchestrator breaker: opens after 5 failures, fails fast, half-opens, closes again."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from prometheus_client import REGISTRY
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from knowledge.breakers import Breaker
+from knowledge.errors import DependencyUnavailable, InvalidInput
+from orchestrator.errors import JobNotFound
+from orchestrator.http.app import build_app
+from orchestrator.runtime import OrchestratorRuntime
+from orchestrator.settings import OrchestratorSettings
+from orchestrator_client.client import OrchestratorClient
+from tests.orchestrator.http.conftest import Api, serving
+from tests.support import free_port
+
+SECRET = "tok-never-in-messages"
+
+
+def gauge() -> float | None:
+    return REGISTRY.get_sample_value("circuit_breaker_state", {"breaker": "orchestrator"})
+
+
+class Counting:
+    """Counts the HTTP requests that reach the real app behind it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.requests = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            self.requests += 1
+        await self.app(scope, receive, send)
+
+
+async def test_breaker_opens_fails_fast_half_opens_and_closes(idle: Api, breaker: Breaker) -> None:
+    port = free_port()  # nothing listens here yet: the orchestrator is down
+    url = f"http://user:pw@127.0.0.1:{port}"
+    async with OrchestratorClient(url, token=SECRET, timeout=2.0, breaker=breaker) as client:
+        for attempt in range(5):
+            assert breaker.state == "closed", attempt
+            with pytest.raises(DependencyUnavailable) as caught:
+                await client.list_jobs()
+            message = str(caught.value)
+            assert "unreachable" in message
+            assert SECRET not in message
+            assert "pw" not in message  # the URL's user-info is redacted
+        assert breaker.state == "open"
+        assert gauge() == 1.0
+        assert caught.value.retry_after is not None  # the fifth failure opened it
+
+        # Now the orchestrator is back, but the open breaker does not even try it.
+        counting = Counting(idle.app)
+        async with serving(counting, port):
+            with pytest.raises(DependencyUnavailable) as fast:
+                await client.list_jobs()
+            assert counting.requests == 0
+            assert fast.value.retry_after is not None
+            assert 0 < fast.value.retry_after <= 1  # whole seconds, rounded up
+            assert "circuit breaker is open" in str(fast.value)
+
+            await asyncio.sleep(0.6)  # the recovery time
+            assert breaker.state == "half_open"
+            assert gauge() == 2.0
+
+            page = await client.list_jobs()  # the trial call succeeds
+            assert page.jobs == []
+            assert counting.requests == 1
+            assert breaker.state == "closed"
+            assert gauge() == 0.0
+
+
+async def test_a_failed_trial_call_opens_it_again(breaker: Breaker) -> None:
+    async with OrchestratorClient(f"http://127.0.0.1:{free_port()}", breaker=breaker) as client:
+        for _ in range(5):
+            with pytest.raises(DependencyUnavailable):
+                await client.get_job("some-job")
+        await asyncio.sleep(0.6)
+        assert breaker.state == "half_open"
+        with pytest.raises(DependencyUnavailable):
+            await client.get_job("some-job")
+        assert breaker.state == "open"
+        assert gauge() == 1.0
+
+
+async def test_5xx_answers_count_and_4xx_answers_do_not(
+    idle: Api, breaker: Breaker, settings: OrchestratorSettings
+) -> None:
+    async with serving(idle.app) as good, OrchestratorClient(good, breaker=breaker) as client:
+        for _ in range(8):  # more than the threshold
+            with pytest.raises(JobNotFound):
+                await client.get_job("00000000-0000-0000-0000-000000000000")
+            with pytest.raises(InvalidInput):
+                await client.list_jobs(limit=1000)
+        assert breaker.state == "closed"
+
+    # An orchestrator whose runtime never started answers 500 to everything.
+    broken = build_app(OrchestratorRuntime(settings, run_workers=False), settings)
+    async with serving(broken) as bad, OrchestratorClient(bad, breaker=breaker) as client:
+        for _ in range(5):
+            with pytest.raises(DependencyUnavailable, match="HTTP 500"):
+                await client.list_jobs()
+        assert breaker.state == "open"
