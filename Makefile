@@ -34,6 +34,7 @@ test: lint typecheck pytest
 
 bench: install
 	$(PY) -m benchmarks.run
+	$(PY) -m benchmarks.ingest
 
 clean:
 	rm -rf $(VENV) .bench .mypy_cache .ruff_cache .pytest_cache

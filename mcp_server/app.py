@@ -15,8 +15,10 @@ from starlette.types import ASGIApp
 from knowledge.service import KnowledgeService
 from mcp_server.auth import BearerAuth
 from mcp_server.body_limit import BodyLimit
+from mcp_server.ingest_tools import INGEST_TOOL_NAMES, register_ingest_tools
 from mcp_server.metrics import declare_tools
 from mcp_server.middleware import ToolCallMiddleware
+from mcp_server.orchestrator_routes import OrchestratorRoutes
 from mcp_server.runtime import Runtime
 from mcp_server.settings import ServerSettings
 from mcp_server.tools import TOOL_NAMES, register_tools
@@ -24,8 +26,11 @@ from mcp_server.tools import TOOL_NAMES, register_tools
 INSTRUCTIONS = (
     "A knowledge base of text passages searchable by meaning. Store passages with "
     "qdrant_store (batch them with 'documents', give each a metadata 'source'), and search "
-    "them with qdrant_find (filter on metadata, page with offset/next_offset)."
+    "them with qdrant_find (filter on metadata, page with offset/next_offset). Add whole "
+    "websites with crawl_web and documents with ingest_doc: both answer at once with a job "
+    "id; follow it with get_job_status until it succeeded, then search."
 )
+ALL_TOOLS = TOOL_NAMES + INGEST_TOOL_NAMES
 
 
 def build_server(settings: ServerSettings, runtime: Runtime | None = None) -> FastMCP:
@@ -34,6 +39,7 @@ def build_server(settings: ServerSettings, runtime: Runtime | None = None) -> Fa
     @asynccontextmanager
     async def lifespan(_server: FastMCP) -> AsyncIterator[dict[str, Any]]:
         runtime.start()
+        runtime.start_orchestrator()
         try:
             yield {}
         finally:
@@ -43,7 +49,7 @@ def build_server(settings: ServerSettings, runtime: Runtime | None = None) -> Fa
         "shield-mcp",
         instructions=INSTRUCTIONS,
         lifespan=lifespan,
-        middleware=[ToolCallMiddleware(TOOL_NAMES)],
+        middleware=[ToolCallMiddleware(ALL_TOOLS)],
         mask_error_details=True,
     )
 
@@ -51,7 +57,8 @@ def build_server(settings: ServerSettings, runtime: Runtime | None = None) -> Fa
         return runtime.start()
 
     register_tools(mcp, service, settings.max_limit)
-    declare_tools(TOOL_NAMES)
+    register_ingest_tools(mcp, runtime.orchestrator.client)
+    declare_tools(ALL_TOOLS)
 
     @mcp.custom_route("/health", methods=["GET"])
     async def health(_request: Request) -> Response:
@@ -64,10 +71,18 @@ def build_server(settings: ServerSettings, runtime: Runtime | None = None) -> Fa
     return mcp
 
 
-def build_http_app(mcp: FastMCP, settings: ServerSettings) -> ASGIApp:
+def build_http_app(
+    mcp: FastMCP, settings: ServerSettings, runtime: Runtime | None = None
+) -> ASGIApp:
     # "auto" checks Host and Origin on a loopback-bound server: without it any web page
     # the user opens could reach the knowledge base through DNS rebinding.
     app: ASGIApp = mcp.http_app(path="/mcp", host_origin_protection="auto")
+    if runtime is not None and runtime.orchestrator.embedded:
+        app = OrchestratorRoutes(
+            app,
+            runtime.orchestrator.app,
+            loopback_only=settings.mcp_token is None and not settings.allow_unauthenticated,
+        )
     app = BodyLimit(app, settings.max_request_bytes)
     if settings.mcp_token is not None:
         app = BearerAuth(app, settings.mcp_token.get_secret_value())

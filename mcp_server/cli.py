@@ -7,8 +7,12 @@ import asyncio
 import ipaddress
 import logging
 import sys
+from typing import TYPE_CHECKING, TypeVar
 
 from knowledge.errors import KnowledgeError
+
+if TYPE_CHECKING:
+    from pydantic_settings import BaseSettings
 
 log = logging.getLogger("shield")
 
@@ -34,33 +38,96 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="Bind a non-loopback address without SHIELD_MCP_TOKEN (not recommended).",
     )
+    orch = sub.add_parser(
+        "orchestrator", help="Run the orchestrator's job API (and its workers, unless a queue URL)."
+    )
+    orch.add_argument("--host", default="127.0.0.1", help="HTTP bind address.")
+    orch.add_argument("--port", type=int, default=8001, help="HTTP port.")
+    orch.add_argument(
+        "--allow-unauthenticated",
+        action="store_true",
+        help="Bind a non-loopback address without SHIELD_ORCHESTRATOR_TOKEN (not recommended).",
+    )
+    sub.add_parser("worker", help="Run a worker taking jobs from SHIELD_QUEUE_URL.")
     return parser
 
 
-async def _serve(args: argparse.Namespace) -> int:
+S = TypeVar("S", bound="BaseSettings")
+
+
+def _settings(cls: type[S]) -> S | None:
+    """The process's settings, or None after printing one line per bad variable."""
     from pydantic import ValidationError
 
-    from mcp_server.app import build_http_app, build_server
-    from mcp_server.runtime import Runtime
-    from mcp_server.settings import ServerSettings
-
     try:
-        settings = ServerSettings()
+        return cls()
     except ValidationError as exc:
         problems = "; ".join(
             f"SHIELD_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
             for err in exc.errors()
         )
         print(f"shield-mcp: bad configuration: {problems}", file=sys.stderr)
+        return None
+
+
+def _refuse_exposed(host: str, token: object, allowed: bool, variable: str) -> bool:
+    if is_loopback(host) or token is not None or allowed:
+        return False
+    print(
+        f"shield-mcp: refusing to serve on {host} without authentication. Set "
+        f"{variable}, bind 127.0.0.1, or pass --allow-unauthenticated.",
+        file=sys.stderr,
+    )
+    return True
+
+
+async def _orchestrator(args: argparse.Namespace) -> int:
+    from orchestrator.settings import OrchestratorSettings
+
+    settings = _settings(OrchestratorSettings)
+    if settings is None:
         return 2
-    exposed = args.transport == "http" and not is_loopback(args.host)
+    if _refuse_exposed(
+        args.host,
+        settings.orchestrator_token,
+        args.allow_unauthenticated,
+        "SHIELD_ORCHESTRATOR_TOKEN",
+    ):
+        return 2
+    from mcp_server import logs
+
+    logs.configure(settings.log_level, settings.log_format)
+    from orchestrator.main import run_orchestrator
+
+    return await run_orchestrator(settings, args.host, args.port)
+
+
+async def _worker(_args: argparse.Namespace) -> int:
+    from orchestrator.settings import OrchestratorSettings
+
+    settings = _settings(OrchestratorSettings)
+    if settings is None:
+        return 2
+    from mcp_server import logs
+
+    logs.configure(settings.log_level, settings.log_format)
+    from orchestrator.main import run_worker
+
+    return await run_worker(settings)
+
+
+async def _serve(args: argparse.Namespace) -> int:
+    from mcp_server.app import build_http_app, build_server
+    from mcp_server.runtime import Runtime
+    from mcp_server.settings import ServerSettings
+
+    settings = _settings(ServerSettings)
+    if settings is None:
+        return 2
     allowed = args.allow_unauthenticated or settings.allow_unauthenticated
-    if exposed and settings.mcp_token is None and not allowed:
-        print(
-            f"shield-mcp: refusing to serve on {args.host} without authentication. Set "
-            "SHIELD_MCP_TOKEN, bind 127.0.0.1, or pass --allow-unauthenticated.",
-            file=sys.stderr,
-        )
+    if args.transport == "http" and _refuse_exposed(
+        args.host, settings.mcp_token, allowed, "SHIELD_MCP_TOKEN"
+    ):
         return 2
     from mcp_server import logs
 
@@ -86,7 +153,7 @@ async def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     config = uvicorn.Config(
-        build_http_app(mcp, settings),
+        build_http_app(mcp, settings, runtime),
         host=args.host,
         port=args.port,
         log_config=None,
@@ -98,14 +165,15 @@ async def _serve(args: argparse.Namespace) -> int:
     return 0 if server.started else 1
 
 
+_COMMANDS = {"serve": _serve, "orchestrator": _orchestrator, "worker": _worker}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    if args.command == "serve":
-        try:
-            return asyncio.run(_serve(args))
-        except KeyboardInterrupt:
-            return 130
-    return 2
+    try:
+        return asyncio.run(_COMMANDS[args.command](args))
+    except KeyboardInterrupt:
+        return 130
 
 
 if __name__ == "__main__":

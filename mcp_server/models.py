@@ -43,3 +43,27 @@ class FindOutput(BaseModel):
     next_offset: int | None = Field(
         description="Pass as offset to get the next page; null when there are no more."
     )
+
+
+class JobAcceptedOutput(BaseModel):
+    job_id: str
+    status: str = Field(description="'queued': the work runs in the background.")
+    track_url: str = Field(description="The orchestrator's URL for this job.")
+    events_url: str = Field(description="Server-sent events of this job's progress.")
+    hint: str
+
+
+class JobStatusOutput(BaseModel):
+    job_id: str
+    kind: str
+    status: str = Field(description="queued, running, succeeded, failed or cancelled.")
+    progress: dict[str, Any] = Field(description="{stage, done, total} of the current step.")
+    result: dict[str, Any] | None = Field(
+        None, description="When succeeded: pages/documents, chunks stored and skipped, ..."
+    )
+    error: dict[str, Any] | None = Field(None, description="When failed: {code, message}.")
+    attempts: int
+    created_at: str
+    updated_at: str
+    finished_at: str | None = None
+    hint: str

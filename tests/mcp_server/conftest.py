@@ -21,3 +21,23 @@ async def client(request: pytest.FixtureRequest, data_dir: Path) -> AsyncIterato
     settings = ServerSettings(data_dir=data_dir, max_batch=8, max_limit=20, **extra)
     async with Client(build_server(settings)) as c:
         yield c
+
+
+@pytest.fixture
+def docs_dir(tmp_path: Path) -> Path:
+    path = tmp_path / "docs"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+async def ingest_client(data_dir: Path, docs_dir: Path) -> AsyncIterator[Client]:
+    """The embedded default: orchestrator, job store, queue and workers in this process.
+
+    Private addresses are allowed because the test site runs on 127.0.0.1.
+    """
+    settings = ServerSettings(
+        data_dir=data_dir, ingest_roots=[docs_dir], crawl_allow_private=True, worker_concurrency=2
+    )
+    async with Client(build_server(settings)) as client:
+        yield client

@@ -62,7 +62,7 @@ async def test_with_a_token_everything_but_health_needs_it(data_dir: Path, tmp_p
         data_dir, tmp_path / "server.log", SHIELD_MCP_TOKEN=TOKEN, SHIELD_LOG_FORMAT="json"
     ) as server:
         assert httpx.get(f"{server.url}/health").status_code == 200
-        for path in ("/metrics", "/mcp"):
+        for path in ("/metrics", "/mcp", "/jobs", "/ingest-async"):
             denied = httpx.post(f"{server.url}{path}", json={})
             assert denied.status_code == 401
             assert denied.headers["www-authenticate"].startswith("Bearer")

@@ -19,6 +19,7 @@ HEAVY = [
     "docling",
     "crawl4ai",
     "lightrag",
+    "taskiq_redis",
 ]
 
 
@@ -48,5 +49,11 @@ def test_tools_list_loads_no_model_and_no_heavy_library(data_dir: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout.strip().splitlines()[-1])
-    assert sorted(report["tools"]) == ["qdrant_find", "qdrant_store"]
+    assert sorted(report["tools"]) == [
+        "crawl_web",
+        "get_job_status",
+        "ingest_doc",
+        "qdrant_find",
+        "qdrant_store",
+    ]
     assert report["heavy"] == []

@@ -15,8 +15,8 @@ from tests.support import SHIELD, server_env
 
 
 @asynccontextmanager
-async def stdio_session(data_dir: Path) -> AsyncIterator[ClientSession]:
-    params = StdioServerParameters(command=SHIELD, args=["serve"], env=server_env(data_dir))
+async def stdio_session(data_dir: Path, **env: str) -> AsyncIterator[ClientSession]:
+    params = StdioServerParameters(command=SHIELD, args=["serve"], env=server_env(data_dir, **env))
     async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
         await session.initialize()
         yield session
@@ -31,7 +31,7 @@ async def call(session: ClientSession, tool: str, args: dict[str, Any]) -> Any:
 async def test_store_and_find_survive_a_restart(data_dir: Path) -> None:
     async with stdio_session(data_dir) as session:
         names = {t.name for t in (await session.list_tools()).tools}
-        assert names == {"qdrant_store", "qdrant_find"}
+        assert names == {"qdrant_store", "qdrant_find", "crawl_web", "ingest_doc", "get_job_status"}
         stored = await call(
             session,
             "qdrant_store",

@@ -8,7 +8,7 @@ import pytest
 from fastmcp import Client
 from prometheus_client import REGISTRY
 
-from mcp_server.tools import TOOL_NAMES
+from mcp_server.app import ALL_TOOLS
 
 DOCS = [
     {
@@ -52,7 +52,17 @@ async def error_of(client: Client, tool: str, args: dict[str, Any]) -> str:
 
 async def test_tools_are_listed_with_truthful_annotations(client: Client) -> None:
     tools = {t.name: t for t in await client.list_tools()}
-    assert set(tools) == {"qdrant_store", "qdrant_find"} == set(TOOL_NAMES)
+    assert (
+        set(tools)
+        == {
+            "qdrant_store",
+            "qdrant_find",
+            "crawl_web",
+            "ingest_doc",
+            "get_job_status",
+        }
+        == set(ALL_TOOLS)
+    )
     find_tool, store_tool = tools["qdrant_find"], tools["qdrant_store"]
     assert find_tool.annotations and find_tool.annotations.read_only_hint is True
     assert store_tool.annotations and store_tool.annotations.read_only_hint is False

@@ -1,0 +1,144 @@
+"""How the MCP server reaches the orchestrator: over HTTP, or in-process by default.
+
+With SHIELD_ORCHESTRATOR_URL set, the client talks to that service. Without it, this process
+runs the orchestrator itself (job store, queue, workers) and the client reaches its FastAPI
+app through an ASGI transport: the same HTTP API, models and breaker in both modes, so the
+embedded default exercises the code a distributed deployment runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+from typing import TYPE_CHECKING
+
+from starlette.types import ASGIApp
+
+from knowledge.errors import DependencyUnavailable, KnowledgeError
+from knowledge.service import KnowledgeService
+from knowledge.wiring import make_breaker, missing_modules
+from mcp_server.settings import ServerSettings
+
+if TYPE_CHECKING:
+    from orchestrator.runtime import OrchestratorRuntime
+    from orchestrator_client.client import OrchestratorClient
+
+log = logging.getLogger("shield.orchestration")
+
+# What the in-process orchestrator imports; checked without importing (start-up stays light).
+ORCHESTRATOR_MODULES = ("fastapi", "sqlalchemy", "aiosqlite", "taskiq", "docling", "crawl4ai")
+EMBEDDED_BASE_URL = "http://orchestrator.embedded"
+
+
+class OrchestratorLink:
+    """Owns the orchestrator client, and in the embedded default the orchestrator itself."""
+
+    def __init__(self, settings: ServerSettings) -> None:
+        self.settings = settings
+        self._client: OrchestratorClient | None = None
+        self._runtime: OrchestratorRuntime | None = None
+        self._starting: asyncio.Task[None] | None = None
+        self._failure: str | None = None
+        self._app: ASGIApp | None = None
+
+    @property
+    def embedded(self) -> bool:
+        return self.settings.orchestrator_url is None
+
+    def start(self, service: KnowledgeService) -> None:
+        """Begin starting up in the background: the MCP server answers meanwhile."""
+        if self._starting is None:
+            self._starting = asyncio.get_running_loop().create_task(self._start(service))
+
+    async def _start(self, service: KnowledgeService) -> None:
+        try:
+            if self.embedded:
+                missing = missing_modules(ORCHESTRATOR_MODULES)
+                if missing:
+                    raise KnowledgeError(
+                        "crawl_web and ingest_doc need the orchestrator, which is not installed "
+                        f"here (missing {', '.join(missing)}). Install 'shield-mcp[orchestrator]'"
+                        ", or set SHIELD_ORCHESTRATOR_URL to a running orchestrator."
+                    )
+                # The imports take a while (SQLAlchemy, taskiq, FastAPI): keep them off the
+                # event loop so the first tools/list is not held up.
+                await asyncio.to_thread(_import_orchestrator)
+                self._client = await self._start_embedded(service)
+            else:
+                self._client = self._remote_client()
+        except KnowledgeError as exc:
+            self._failure = str(exc)
+            log.error("orchestrator unavailable: %s", exc)
+        except Exception as exc:
+            self._failure = (
+                f"The in-process orchestrator failed to start ({type(exc).__name__}); the "
+                "server log has the details."
+            )
+            log.exception("the in-process orchestrator failed to start")
+
+    async def _start_embedded(self, service: KnowledgeService) -> OrchestratorClient:
+        import httpx
+
+        from orchestrator.http.app import build_app
+        from orchestrator.runtime import OrchestratorRuntime
+        from orchestrator_client.client import OrchestratorClient
+
+        runtime = OrchestratorRuntime(self.settings, service=service, run_workers=None)
+        await runtime.start()
+        self._runtime = runtime
+        self._app = build_app(runtime, self.settings)
+        token = self.settings.orchestrator_token
+        return OrchestratorClient(
+            EMBEDDED_BASE_URL,
+            token=token.get_secret_value() if token else None,
+            timeout=self.settings.orchestrator_timeout,
+            breaker=make_breaker(self.settings, "orchestrator"),
+            transport=httpx.ASGITransport(app=self._app),
+        )
+
+    def _remote_client(self) -> OrchestratorClient:
+        from orchestrator_client.client import OrchestratorClient
+
+        assert self.settings.orchestrator_url is not None
+        token = self.settings.orchestrator_token
+        return OrchestratorClient(
+            self.settings.orchestrator_url,
+            token=token.get_secret_value() if token else None,
+            timeout=self.settings.orchestrator_timeout,
+            breaker=make_breaker(self.settings, "orchestrator"),
+        )
+
+    async def client(self) -> OrchestratorClient:
+        if self._starting is None:
+            raise DependencyUnavailable("The orchestrator link has not been started.")
+        await asyncio.shield(self._starting)
+        if self._client is None:
+            raise DependencyUnavailable(self._failure or "The orchestrator is unavailable.")
+        return self._client
+
+    async def app(self) -> ASGIApp | None:
+        """The in-process orchestrator's ASGI app, once started (None if remote or failed)."""
+        if self._starting is None:
+            return None
+        await asyncio.shield(self._starting)
+        return self._app
+
+    async def stop(self) -> None:
+        if self._starting is not None:
+            try:
+                await self._starting
+            finally:
+                self._starting = None
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+        self._app = None
+        if self._runtime is not None:
+            await self._runtime.stop()
+            self._runtime = None
+
+
+def _import_orchestrator() -> None:
+    for module in ("orchestrator.runtime", "orchestrator.http.app", "orchestrator_client.client"):
+        importlib.import_module(module)

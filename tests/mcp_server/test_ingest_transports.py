@@ -1,0 +1,121 @@
+"""The ingestion tools through real server processes and the official ``mcp`` client.
+
+Claude Desktop's path (stdio), LiteLLM's (streamable HTTP), and an MCP server that reaches a
+separate ``shield-mcp orchestrator`` process over HTTP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from mcp import ClientSession
+
+from tests.documents import PHRASES, write_md
+from tests.mcp_server.test_http import http_session
+from tests.mcp_server.test_stdio import stdio_session
+from tests.support import SHIELD, free_port, running_server, server_env
+
+
+async def _call(session: ClientSession, tool: str, **args: Any) -> dict[str, Any]:
+    result = await session.call_tool(tool, args)
+    assert not result.is_error, result.content
+    assert result.structured_content is not None
+    return result.structured_content
+
+
+async def _finish(session: ClientSession, job_id: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        status = await _call(session, "get_job_status", job_id=job_id, wait_seconds=5)
+        if status["status"] in {"succeeded", "failed", "cancelled"}:
+            return status
+    raise AssertionError(f"job {job_id} did not finish")
+
+
+async def test_ingest_over_stdio_then_find(data_dir: Path, tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    path = write_md(docs / "canyon.md")
+    async with stdio_session(data_dir, SHIELD_INGEST_ROOTS=str(docs)) as session:
+        job = await _call(session, "ingest_doc", source=str(path))
+        done = await _finish(session, job["job_id"])
+        assert done["status"] == "succeeded", done
+        found = await _call(session, "qdrant_find", query=PHRASES["md"], limit=1)
+        assert PHRASES["md"] in found["results"][0]["text"]
+
+
+async def test_ingest_over_streamable_http_then_find(data_dir: Path, tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    path = write_md(docs / "canyon.md")
+    with running_server(data_dir, tmp_path / "server.log", SHIELD_INGEST_ROOTS=str(docs)) as srv:
+        async with http_session(srv.url) as session:
+            job = await _call(session, "ingest_doc", source=str(path))
+            assert job["status"] == "queued"
+            done = await _finish(session, job["job_id"])
+            assert done["status"] == "succeeded", done
+            found = await _call(session, "qdrant_find", query=PHRASES["md"], limit=1)
+            assert PHRASES["md"] in found["results"][0]["text"]
+        # The job API is served on the same port: track_url and events_url work over HTTP.
+        tracked = httpx.get(f"{srv.url}{job['track_url']}")
+        assert tracked.status_code == 200 and tracked.json()["status"] == "succeeded"
+        events = httpx.get(f"{srv.url}{job['events_url']}", timeout=30)
+        assert "event: job" in events.text and '"succeeded"' in events.text
+        # ... but not to a page that rebound its own name to 127.0.0.1.
+        rebound = httpx.get(
+            f"{srv.url}{job['track_url']}", headers={"Host": f"evil.example:{srv.port}"}
+        )
+        assert rebound.status_code == 403
+        metrics = httpx.get(f"{srv.url}/metrics").text
+        assert 'tool_calls_total{status="success",tool="ingest_doc"} 1.0' in metrics
+        assert 'api_requests_total{endpoint="/jobs/{job_id}"' in metrics
+
+
+async def test_mcp_server_drives_a_separate_orchestrator(tmp_path: Path) -> None:
+    """SHIELD_ORCHESTRATOR_URL: jobs go over real HTTP to another process."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    path = write_md(docs / "canyon.md")
+    port = free_port()
+    orch_dir = tmp_path / "orchestrator-data"
+    log = (tmp_path / "orchestrator.log").open("wb")
+    proc = await asyncio.create_subprocess_exec(
+        SHIELD,
+        "orchestrator",
+        "--port",
+        str(port),
+        env=server_env(
+            orch_dir, SHIELD_INGEST_ROOTS=str(docs), SHIELD_ORCHESTRATOR_TOKEN="orch-token"
+        ),
+        stdout=log,
+        stderr=log,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(300):
+            try:
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                await asyncio.sleep(0.1)
+        with running_server(
+            tmp_path / "mcp-data",
+            tmp_path / "server.log",
+            SHIELD_ORCHESTRATOR_URL=url,
+            SHIELD_ORCHESTRATOR_TOKEN="orch-token",
+        ) as srv:
+            async with http_session(srv.url) as session:
+                job = await _call(session, "ingest_doc", source=str(path))
+                done = await _finish(session, job["job_id"])
+                assert done["status"] == "succeeded", done
+                assert done["result"]["chunks_stored"] >= 1
+        # The orchestrator's own API refuses callers without its token.
+        assert httpx.get(f"{url}/jobs/{job['job_id']}").status_code == 401
+    finally:
+        proc.terminate()
+        await proc.wait()
+        log.close()
