@@ -1,4 +1,4 @@
-"""Wiring: settings in, embedder, vector store and service out; the only place that picks providers."""
+"""Wiring: settings in, embedder, store and service out; the only place that picks providers."""
 
 from __future__ import annotations
 

@@ -66,6 +66,7 @@ def build_server(settings: ServerSettings, runtime: Runtime | None = None) -> Fa
 
     @mcp.custom_route("/metrics", methods=["GET"])
     async def metrics(_request: Request) -> Response:
+        await runtime.orchestrator.refresh_metrics()
         return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
     return mcp

@@ -124,6 +124,13 @@ class OrchestratorLink:
         await asyncio.shield(self._starting)
         return self._app
 
+    async def refresh_metrics(self) -> None:
+        """Job gauges as of now, for the server's /metrics (embedded orchestrator only)."""
+        if self._runtime is not None:
+            from orchestrator.http.routes import refresh_job_gauges
+
+            await refresh_job_gauges(self._runtime)
+
     async def stop(self) -> None:
         if self._starting is not None:
             try:

@@ -23,6 +23,12 @@ class OrchestratorSettings(KnowledgeSettings):
     queue_url: str | None = Field(
         None, description="redis://... for separate worker processes; unset = in-process queue."
     )
+    queue_name: str = Field(
+        "shield-jobs",
+        min_length=1,
+        max_length=200,
+        description="Redis stream of the job queue; one per deployment sharing a Redis.",
+    )
     orchestrator_token: SecretStr | None = Field(
         None, description="Bearer token required by the orchestrator's HTTP API when set."
     )

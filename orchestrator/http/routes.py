@@ -208,7 +208,17 @@ def register_routes(
         responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}, **auth_errors},
     )
     async def metrics() -> Response:
+        await refresh_job_gauges(runtime)
         return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+
+async def refresh_job_gauges(runtime: OrchestratorRuntime) -> None:
+    """worker_queue_size / active_jobs as of this scrape (the sweeper's are up to 10 s old)."""
+    try:
+        await runtime.jobs.counts()
+    except Exception:
+        # The scrape still answers: a job store outage shows in /ready and in the logs.
+        log.warning("could not count jobs for /metrics", exc_info=True)
 
 
 async def _readiness(runtime: OrchestratorRuntime) -> dict[str, str]:

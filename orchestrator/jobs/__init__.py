@@ -1,0 +1,1 @@
+"""Jobs: the SQL job store, the taskiq queue, workers, leases and recovery."""

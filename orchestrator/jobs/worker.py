@@ -1,0 +1,169 @@
+"""A worker: takes job ids from the queue, claims them, runs at most N at once.
+
+Runs inside the orchestrator process with the in-process queue, or as `shield-mcp worker`
+processes with Redis. A job that fails (bad file, unreachable site, a bug) fails alone;
+nothing a job does stops the worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import uuid
+from typing import TYPE_CHECKING
+
+from knowledge.service import KnowledgeService
+from orchestrator.jobs.execution import JobExecution, Runner
+from orchestrator.jobs.queue import JobQueue
+from orchestrator.jobs.store import JobStore
+from orchestrator.settings import OrchestratorSettings
+from orchestrator_client.models import CrawlRequest, DocumentRequest, JobResult
+
+if TYPE_CHECKING:
+    from orchestrator.pipeline.context import JobContext
+    from orchestrator.pipeline.convert import Converter
+
+log = logging.getLogger(__name__)
+
+
+async def _pipeline(request: CrawlRequest | DocumentRequest, ctx: JobContext) -> JobResult:
+    from orchestrator.pipeline.run import run_job
+
+    result: JobResult = await run_job(request, ctx)
+    return result
+
+
+def new_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class Worker:
+    def __init__(
+        self,
+        store: JobStore,
+        queue: JobQueue,
+        settings: OrchestratorSettings,
+        service: KnowledgeService,
+        *,
+        runner: Runner | None = None,
+        worker_id: str | None = None,
+        converter: Converter | None = None,
+    ) -> None:
+        self.store = store
+        self.queue = queue
+        self.settings = settings
+        self.service = service
+        self.runner = runner or _pipeline
+        self.worker_id = worker_id or new_worker_id()
+        self._slots = asyncio.Semaphore(settings.worker_concurrency)
+        self._tasks: set[asyncio.Task[object]] = set()
+        self._running: dict[str, JobExecution] = {}
+        self._stop = asyncio.Event()
+        self._listener: asyncio.Task[None] | None = None
+        # One docling child per worker process; a caller may share its own (not closed here).
+        self._converter: Converter | None = converter
+        self._own_converter = converter is None
+
+    @property
+    def running(self) -> list[str]:
+        return list(self._running)
+
+    async def start(self) -> None:
+        if self._converter is None:
+            from orchestrator.pipeline.convert import Converter
+
+            self._converter = Converter(
+                timeout=self.settings.convert_timeout, max_tokens=self.settings.chunk_max_tokens
+            )
+        self.queue.set_handler(self.handle)
+        if self.queue.distributed:
+            self._listener = asyncio.create_task(
+                self.queue.listen(
+                    self.settings.worker_concurrency,
+                    self._stop,
+                    # The receiver waits for its tasks a little longer than we do, so our
+                    # own stop() decides what happens to each job.
+                    self.settings.shutdown_grace_seconds + 5,
+                )
+            )
+        log.info(
+            "worker %s started (%d concurrent jobs, %s queue)",
+            self.worker_id,
+            self.settings.worker_concurrency,
+            "redis" if self.queue.distributed else "in-process",
+        )
+
+    def cancel_requested(self, job_id: str) -> None:
+        execution = self._running.get(job_id)
+        if execution is not None:
+            execution.request_cancel()
+
+    async def handle(self, job_id: str) -> None:
+        """The queue's task: run this job if it is still queued. Never raises."""
+        if self._stop.is_set():
+            return
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        try:
+            async with self._slots:
+                if self._stop.is_set():
+                    return
+                claimed = await self.store.claim(
+                    job_id, self.worker_id, self.settings.lease_seconds
+                )
+                if claimed is None:  # done, cancelled, or running elsewhere: a stale message
+                    return
+                assert self._converter is not None
+                execution = JobExecution(
+                    claimed,
+                    store=self.store,
+                    settings=self.settings,
+                    service=self.service,
+                    converter=self._converter,
+                    runner=self.runner,
+                    worker_id=self.worker_id,
+                )
+                self._running[job_id] = execution
+                try:
+                    await execution.run()
+                finally:
+                    self._running.pop(job_id, None)
+        except asyncio.CancelledError:
+            if not self._stop.is_set():
+                raise
+        except Exception:
+            log.exception("job %s: the worker could not run it; it will be retried", job_id)
+        finally:
+            self._tasks.discard(task)
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Take no new jobs; let running ones finish for ``grace`` s; hand the rest back."""
+        grace = self.settings.shutdown_grace_seconds if grace is None else grace
+        self._stop.set()
+        waiting = [t for t in self._tasks if not t.done()]
+        if self._running:
+            log.info("waiting up to %.0f s for %d running job(s)", grace, len(self._running))
+        if waiting:
+            _, pending = await asyncio.wait(waiting, timeout=grace)
+            handed_back = list(self._running)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=10)
+            for job_id in handed_back:
+                log.info("job %s handed back to the queue", job_id)
+                if self.queue.distributed:
+                    try:
+                        await self.queue.enqueue(job_id)
+                    except Exception as exc:  # the sweeper re-enqueues it later
+                        log.warning("job %s not re-enqueued (%s)", job_id, exc)
+        if self._listener is not None:
+            await self._listener
+            self._listener = None
+        self.queue.set_handler(None)
+        if self._own_converter and self._converter is not None:
+            await self._converter.aclose()
+            self._converter = None
