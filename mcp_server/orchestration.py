@@ -9,8 +9,10 @@ embedded default exercises the code a distributed deployment runs.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import logging
+import time
 from typing import TYPE_CHECKING
 
 from starlette.types import ASGIApp
@@ -29,6 +31,7 @@ log = logging.getLogger("shield.orchestration")
 # What the in-process orchestrator imports; checked without importing (start-up stays light).
 ORCHESTRATOR_MODULES = ("fastapi", "sqlalchemy", "aiosqlite", "taskiq", "docling", "crawl4ai")
 EMBEDDED_BASE_URL = "http://orchestrator.embedded"
+RESTART_AFTER_SECONDS = 10.0
 
 
 class OrchestratorLink:
@@ -40,6 +43,8 @@ class OrchestratorLink:
         self._runtime: OrchestratorRuntime | None = None
         self._starting: asyncio.Task[None] | None = None
         self._failure: str | None = None
+        self._failed_at = 0.0
+        self._service: KnowledgeService | None = None
         self._app: ASGIApp | None = None
 
     @property
@@ -49,9 +54,11 @@ class OrchestratorLink:
     def start(self, service: KnowledgeService) -> None:
         """Begin starting up in the background: the MCP server answers meanwhile."""
         if self._starting is None:
+            self._service = service
             self._starting = asyncio.get_running_loop().create_task(self._start(service))
 
     async def _start(self, service: KnowledgeService) -> None:
+        self._failure = None
         try:
             if self.embedded:
                 missing = missing_modules(ORCHESTRATOR_MODULES)
@@ -73,9 +80,11 @@ class OrchestratorLink:
         except Exception as exc:
             self._failure = (
                 f"The in-process orchestrator failed to start ({type(exc).__name__}); the "
-                "server log has the details."
+                "server log has the details. The next call tries again."
             )
             log.exception("the in-process orchestrator failed to start")
+        if self._failure is not None:
+            self._failed_at = time.monotonic()
 
     async def _start_embedded(self, service: KnowledgeService) -> OrchestratorClient:
         import httpx
@@ -85,7 +94,13 @@ class OrchestratorLink:
         from orchestrator_client.client import OrchestratorClient
 
         runtime = OrchestratorRuntime(self.settings, service=service, run_workers=None)
-        await runtime.start()
+        try:
+            await runtime.start()
+        except BaseException:
+            # Half-started (say the job store opened, the queue did not): close what opened.
+            with contextlib.suppress(Exception):
+                await runtime.stop()
+            raise
         self._runtime = runtime
         self._app = build_app(runtime, self.settings)
         token = self.settings.orchestrator_token
@@ -113,6 +128,12 @@ class OrchestratorLink:
         if self._starting is None:
             raise DependencyUnavailable("The orchestrator link has not been started.")
         await asyncio.shield(self._starting)
+        due = self._failed_at + RESTART_AFTER_SECONDS
+        if self._client is None and self._service is not None and time.monotonic() >= due:
+            # A database or queue that was down at boot may be back: try again, at most
+            # every RESTART_AFTER_SECONDS, instead of failing until someone restarts us.
+            self._starting = asyncio.get_running_loop().create_task(self._start(self._service))
+            await asyncio.shield(self._starting)
         if self._client is None:
             raise DependencyUnavailable(self._failure or "The orchestrator is unavailable.")
         return self._client

@@ -10,6 +10,7 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
+import idna
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 MAX_URL_CHARS = 2048
@@ -44,6 +45,17 @@ class DocType(StrEnum):
     md = "md"
     csv = "csv"
     txt = "txt"
+
+
+def _ascii_host(name: str) -> str:
+    """A host name as DNS and the crawler compare it: lowercase, IDNA (xn--) form."""
+    host = name.strip().lower().rstrip(".")
+    if not host or any(c in host for c in "/:@ ") or len(host) > 253:
+        raise ValueError(f"allowed_domains entries are host names (got {name!r})")
+    try:
+        return idna.encode(host, uts46=True).decode("ascii")
+    except idna.IDNAError:
+        raise ValueError(f"{name!r} is not a valid host name") from None
 
 
 def check_http_url(value: str, field: str = "url") -> str:
@@ -96,13 +108,28 @@ class CrawlRequest(_Request):
     def _domains(cls, value: list[str] | None) -> list[str] | None:
         if value is None:
             return None
-        out = []
-        for domain in value:
-            host = domain.strip().lower().rstrip(".")
-            if not host or "/" in host or ":" in host or " " in host or len(host) > 253:
-                raise ValueError(f"allowed_domains entries are host names (got {domain!r})")
-            out.append(host)
+        out = [_ascii_host(domain) for domain in value]
         return out or None
+
+    @model_validator(mode="after")
+    def _start_is_allowed(self) -> CrawlRequest:
+        if self.allowed_domains is None:
+            return self
+        start = _ascii_host(urlsplit(self.url).hostname or "")
+        for domain in self.allowed_domains:
+            # A domain also admits its subdomains: a bare top-level name would admit all of
+            # it (".com"), which no one means.
+            if "." not in domain and domain != start:
+                raise ValueError(
+                    f"allowed_domains entry {domain!r} is a top-level name; give a site's "
+                    "host, e.g. 'docs.example.com' or 'example.com'"
+                )
+        if not any(start == d or start.endswith("." + d) for d in self.allowed_domains):
+            raise ValueError(
+                f"the start URL's host {start!r} is not in allowed_domains "
+                f"{self.allowed_domains}; add it, or nothing past the first page can be crawled"
+            )
+        return self
 
 
 class DocumentRequest(_Request):

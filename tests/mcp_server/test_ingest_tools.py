@@ -8,13 +8,18 @@ API a separate orchestrator would serve.
 from __future__ import annotations
 
 import base64
+import subprocess
+import uuid
 from pathlib import Path
 
+import pytest
 from fastmcp import Client
 
 from tests.documents import PHRASES, write_all, write_png_as
 from tests.mcp_server.jobs_support import call, error_of, wait_for_job
 from tests.sites import serve_site
+
+PSQL = ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-q"]
 
 
 async def test_each_document_format_becomes_searchable(
@@ -149,3 +154,28 @@ async def test_orchestrator_down_is_a_clear_error_then_fails_fast(data_dir: Path
             assert "orchestrator" in message.lower()
         message = await error_of(client, "get_job_status", job_id="abc")
         assert "open" in message.lower() and "retry in" in message.lower(), message
+
+
+async def test_a_job_store_down_at_boot_is_retried_by_a_later_call(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL not there when the server starts: the tools say so, then recover."""
+    from mcp_server import orchestration
+    from mcp_server.app import build_server
+    from mcp_server.settings import ServerSettings
+
+    monkeypatch.setattr(orchestration, "RESTART_AFTER_SECONDS", 0.0)
+    database = f"shield_late_{uuid.uuid4().hex[:10]}"
+    settings = ServerSettings(
+        data_dir=data_dir,
+        database_url=f"postgresql://postgres@127.0.0.1:5432/{database}",
+    )
+    try:
+        async with Client(build_server(settings)) as client:
+            message = await error_of(client, "get_job_status", job_id=str(uuid.uuid4()))
+            assert "failed to start" in message and "tries again" in message
+            subprocess.run([*PSQL, "-c", f'CREATE DATABASE "{database}"'], check=True)
+            message = await error_of(client, "get_job_status", job_id=str(uuid.uuid4()))
+            assert "No job with id" in message  # the orchestrator answered this time
+    finally:
+        subprocess.run([*PSQL, "-c", f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'])

@@ -17,6 +17,7 @@ from mcp import ClientSession
 from tests.documents import PHRASES, write_md
 from tests.mcp_server.test_http import http_session
 from tests.mcp_server.test_stdio import stdio_session
+from tests.sites import serve_site
 from tests.support import SHIELD, free_port, running_server, server_env
 
 
@@ -36,16 +37,29 @@ async def _finish(session: ClientSession, job_id: str) -> dict[str, Any]:
     raise AssertionError(f"job {job_id} did not finish")
 
 
-async def test_ingest_over_stdio_then_find(data_dir: Path, tmp_path: Path) -> None:
+async def test_ingest_and_crawl_over_stdio_then_find(data_dir: Path, tmp_path: Path) -> None:
+    """Claude Desktop's transport: nothing the crawler or converter prints may reach stdout."""
     docs = tmp_path / "docs"
     docs.mkdir()
     path = write_md(docs / "canyon.md")
-    async with stdio_session(data_dir, SHIELD_INGEST_ROOTS=str(docs)) as session:
-        job = await _call(session, "ingest_doc", source=str(path))
-        done = await _finish(session, job["job_id"])
-        assert done["status"] == "succeeded", done
-        found = await _call(session, "qdrant_find", query=PHRASES["md"], limit=1)
-        assert PHRASES["md"] in found["results"][0]["text"]
+    stray: list[Exception] = []
+    with serve_site(pages=8, slow_delay=0.2) as site:
+        async with stdio_session(
+            data_dir,
+            stray=stray,
+            SHIELD_INGEST_ROOTS=str(docs),
+            SHIELD_CRAWL_ALLOW_PRIVATE="true",
+        ) as session:
+            doc_job = await _call(session, "ingest_doc", source=str(path))
+            crawl_job = await _call(session, "crawl_web", url=site.url, max_pages=10)
+            for job in (doc_job, crawl_job):
+                done = await _finish(session, job["job_id"])
+                assert done["status"] == "succeeded", done
+            found = await _call(session, "qdrant_find", query=PHRASES["md"], limit=1)
+            assert PHRASES["md"] in found["results"][0]["text"]
+            found = await _call(session, "qdrant_find", query=site.fact(7), limit=1)
+            assert found["results"][0]["metadata"]["source"] == site.page_url(7)
+    assert stray == []
 
 
 async def test_ingest_over_streamable_http_then_find(data_dir: Path, tmp_path: Path) -> None:

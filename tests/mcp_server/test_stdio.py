@@ -15,9 +15,20 @@ from tests.support import SHIELD, server_env
 
 
 @asynccontextmanager
-async def stdio_session(data_dir: Path, **env: str) -> AsyncIterator[ClientSession]:
+async def stdio_session(
+    data_dir: Path, *, stray: list[Exception] | None = None, **env: str
+) -> AsyncIterator[ClientSession]:
+    """``stray`` collects whatever the server wrote to stdout that is not an MCP message."""
+
+    async def on_message(message: Any) -> None:
+        if isinstance(message, Exception) and stray is not None:
+            stray.append(message)
+
     params = StdioServerParameters(command=SHIELD, args=["serve"], env=server_env(data_dir, **env))
-    async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
+    async with (
+        stdio_client(params) as (read, write),
+        ClientSession(read, write, message_handler=on_message) as session,
+    ):
         await session.initialize()
         yield session
 
