@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -18,6 +18,7 @@ from urllib.parse import urldefrag, urlsplit, urlunsplit
 
 from knowledge.errors import InvalidInput
 from orchestrator.errors import FetchFailed
+from orchestrator.pipeline.crawl_browser import run_to_end
 from orchestrator.pipeline.netsafety import resolve_checked
 from orchestrator_client.models import PageFailure
 
@@ -114,24 +115,43 @@ async def _strategy(plan: CrawlPlan) -> AsyncIterator[tuple[Any, Any]]:
         return
     from orchestrator.pipeline.crawl_browser import (
         browser_strategy,
+        check_devtools,
         find_browser,
-        free_local_port,
         launched_chromium,
     )
 
     if plan.cdp_url:
+        await check_devtools(plan.cdp_url)
         strategy = browser_strategy(plan.cdp_url, allow_private=plan.allow_private)
         yield strategy, strategy.browser_config
         return
     executable = find_browser(plan.browser_path)
     if executable is None:
         raise InvalidInput(BROWSER_MISSING)
-    async with launched_chromium(executable, free_local_port()) as cdp_url:
+    async with launched_chromium(executable, plan.base_dir / "browser") as cdp_url:
         strategy = browser_strategy(cdp_url, allow_private=plan.allow_private)
         yield strategy, strategy.browser_config
 
 
-async def crawl_pages(plan: CrawlPlan) -> AsyncIterator[Page | PageFailure]:
+async def _start(crawler: Any, plan: CrawlPlan) -> None:
+    try:
+        await crawler.start()
+    except Exception as exc:
+        if plan.mode == "http":
+            raise
+        where = (
+            f"the DevTools endpoint {plan.cdp_url} (SHIELD_CRAWL_BROWSER_CDP_URL)"
+            if plan.cdp_url
+            else "the Chromium started for this crawl"
+        )
+        raise FetchFailed(
+            f"Browser mode could not connect to {where}: {str(exc)[:200]}. Check that the "
+            "browser is running, or crawl with mode 'http'.",
+            transient=True,
+        ) from exc
+
+
+async def crawl_pages(plan: CrawlPlan) -> AsyncGenerator[Page | PageFailure, None]:
     """Yield each fetched page (deduplicated by URL) and each page that failed or was refused."""
     prepare_crawl4ai(plan.base_dir)
     from crawl4ai import AsyncWebCrawler, CacheMode, CrawlerRunConfig
@@ -163,7 +183,8 @@ async def crawl_pages(plan: CrawlPlan) -> AsyncIterator[Page | PageFailure]:
         crawler = AsyncWebCrawler(
             crawler_strategy=strategy, config=browser_config, base_directory=str(plan.base_dir)
         )
-        async with crawler:
+        try:
+            await _start(crawler, plan)
             results = await crawler.arun(plan.start_url, config=config)
             try:
                 async for result in results:
@@ -172,10 +193,16 @@ async def crawl_pages(plan: CrawlPlan) -> AsyncIterator[Page | PageFailure]:
                             reported.add(url)
                             yield PageFailure(url=url, reason=reason)
                     url = str(result.url)
-                    if not result.success:
-                        reason = getattr(strategy, "failures", {}).get(url) or failure_reason(
-                            RuntimeError(result.error_message or "unknown error"),
-                            plan.page_timeout,
+                    # The browser hands back 4xx/5xx pages as content (HTTP mode raises).
+                    status = int(getattr(result, "status_code", None) or 0)
+                    if not result.success or status >= 400:
+                        reason = (
+                            getattr(strategy, "failures", {}).get(url)
+                            or (f"HTTP {status}" if status >= 400 else None)
+                            or failure_reason(
+                                RuntimeError(result.error_message or "unknown error"),
+                                plan.page_timeout,
+                            )
                         )
                         yield PageFailure(url=url, reason=reason)
                         continue
@@ -202,3 +229,5 @@ async def crawl_pages(plan: CrawlPlan) -> AsyncIterator[Page | PageFailure]:
                 aclose = getattr(results, "aclose", None)
                 if aclose is not None:
                     await aclose()
+        finally:
+            await run_to_end(crawler.close())

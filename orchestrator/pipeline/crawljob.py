@@ -9,6 +9,7 @@ make the crawler wait when embedding falls behind.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -83,12 +84,15 @@ _DONE = None  # end-of-stream marker on the queues
 async def _fetch_stage(
     plan: CrawlPlan, ctx: JobContext, out: asyncio.Queue[Page | None], tally: _Tally
 ) -> None:
-    async for item in crawl_pages(plan):
-        if isinstance(item, PageFailure):
-            tally.failed.append(item)
-            continue
-        await out.put(item)
-        await ctx.checkpoint()
+    # Closed here, not whenever the event loop gets to it: a cancelled or failed job must
+    # have stopped its browser (browser mode) by the time the job ends.
+    async with contextlib.aclosing(crawl_pages(plan)) as items:
+        async for item in items:
+            if isinstance(item, PageFailure):
+                tally.failed.append(item)
+                continue
+            await out.put(item)
+            await ctx.checkpoint()
     await out.put(_DONE)
 
 
