@@ -11,6 +11,10 @@ time spent queueing behind another job's document. Requests wait in a one-thread
 of the Converter's own: a crawl chunking many pages at once queues there instead of
 parking threads of the event loop's default executor (which the vector store needs). The
 pipe is used from that thread, so one Converter serves any number of event loops.
+
+A caller that stops waiting (its job was cancelled or timed out) takes its conversion with
+it: a request still queued is dropped, and a request in flight gets its child killed, so
+the next request starts on a fresh child instead of waiting out a dead job's document.
 """
 
 from __future__ import annotations
@@ -59,6 +63,7 @@ class _Child:
         self.process.start()
         child_end.close()  # so the parent sees EOF when the child dies
         self.ready = False
+        self._kill_lock = threading.Lock()
 
     def wait_ready(self, timeout: float) -> None:
         if self.ready:
@@ -89,10 +94,49 @@ class _Child:
         return f"exit code {code}"
 
     def kill(self) -> None:
-        if self.process.is_alive():
-            self.process.kill()
-        self.process.join(timeout=5)
-        self.conn.close()
+        # Called from the request thread and from aclose() at once: closing the pipe twice
+        # could close a descriptor some other file has reused meanwhile.
+        with self._kill_lock:
+            if self.process.is_alive():
+                self.process.kill()
+            self.process.join(timeout=5)
+            self.conn.close()
+
+
+class _Ticket:
+    """One request's state, shared by the awaiting caller and the request thread.
+
+    ``child`` is set while the request is in flight; a caller that gives up marks the
+    ticket ``abandoned`` and, if it is in flight, kills that child, which ends the request
+    thread's wait at once (it sees the pipe close and replaces the child).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.abandoned = False
+        self.child: _Child | None = None
+
+    def start(self, child: _Child) -> bool:
+        """Mark in flight on ``child``; False when the caller has already given up."""
+        with self._lock:
+            if self.abandoned:
+                return False
+            self.child = child
+            return True
+
+    def finish(self) -> None:
+        with self._lock:
+            self.child = None
+
+    def abandon(self) -> None:
+        with self._lock:
+            self.abandoned = True
+            child = self.child
+        if child is not None:
+            # A signal only: the request thread joins the process and closes the pipe.
+            # Should the request end in the meantime, the child dies idle and the next
+            # request replaces it (_ready_child checks is_alive).
+            child.process.kill()
 
 
 class Converter:
@@ -106,6 +150,7 @@ class Converter:
         self._child: _Child | None = None
         self._closed = False
         self.starts = 0  # child processes started so far (tests and logs read it)
+        self._in_flight: _Ticket | None = None
 
     @property
     def pid(self) -> int | None:
@@ -149,40 +194,67 @@ class Converter:
 
     # -- requests --------------------------------------------------------------------------
 
-    def _request(self, message: tuple[Any, ...], what: str) -> Any:
+    @property
+    def busy(self) -> bool:
+        """True while a request is in flight on the child (tests and logs read it)."""
+        return self._in_flight is not None
+
+    def _request(self, message: tuple[Any, ...], what: str, ticket: _Ticket) -> Any:
         with self._lock:
             child = self._ready_child()
+            if not ticket.start(child):
+                raise ConversionFailed(f"Converting {what} was cancelled before it started.")
+            self._in_flight = ticket
             try:
-                child.conn.send(message)
-                answered = child.conn.poll(self.timeout)
-            except (OSError, EOFError):
-                answered = True  # the recv below reports the dead child
-            if not answered:
-                self._replace(child)
-                raise StageTimeout(
-                    f"Converting {what} took longer than {self.timeout:g} s and was stopped. "
-                    "Split the document into smaller files, or raise SHIELD_CONVERT_TIMEOUT."
-                )
-            try:
-                kind, payload = child.conn.recv()
-            except (EOFError, OSError):
-                reason = child.exit_reason()
-                self._replace(child)
-                if self._closed:
-                    raise ConversionFailed(
-                        f"Converting {what} was interrupted: the worker is stopping."
-                    ) from None
+                return self._exchange(child, message, what, ticket)
+            finally:
+                self._in_flight = None
+                ticket.finish()
+
+    def _exchange(self, child: _Child, message: tuple[Any, ...], what: str, ticket: _Ticket) -> Any:
+        try:
+            child.conn.send(message)
+            answered = child.conn.poll(self.timeout)
+        except (OSError, EOFError):
+            answered = True  # the recv below reports the dead child
+        if not answered:
+            self._replace(child)
+            raise StageTimeout(
+                f"Converting {what} took longer than {self.timeout:g} s and was stopped. "
+                "Split the document into smaller files, or raise SHIELD_CONVERT_TIMEOUT."
+            )
+        try:
+            kind, payload = child.conn.recv()
+        except (EOFError, OSError):
+            reason = child.exit_reason()
+            self._replace(child)
+            if ticket.abandoned:
+                log.info("Stopped converting %s: its job no longer waits for it.", what)
+                raise ConversionFailed(f"Converting {what} was cancelled.") from None
+            if self._closed:
                 raise ConversionFailed(
-                    f"The converter crashed on {what} ({reason}). The file is probably "
-                    "corrupt or malformed; open and re-save it, or export it to PDF, and "
-                    "ingest it again."
+                    f"Converting {what} was interrupted: the worker is stopping."
                 ) from None
+            raise ConversionFailed(
+                f"The converter crashed on {what} ({reason}). The file is probably "
+                "corrupt or malformed; open and re-save it, or export it to PDF, and "
+                "ingest it again."
+            ) from None
         if kind != "ok":
             raise ConversionFailed(
                 f"Could not convert {what}: {payload}. Check that the file opens in its usual "
                 "application and is not damaged or password-protected."
             )
         return payload
+
+    async def _call(self, message: tuple[Any, ...], what: str) -> Any:
+        ticket = _Ticket()
+        try:
+            return await self._in_thread(self._request, message, what, ticket)
+        except asyncio.CancelledError:
+            # The thread keeps running after the await is cancelled; stop its work too.
+            ticket.abandon()
+            raise
 
     async def _in_thread(self, fn: Callable[..., T], *args: Any) -> T:
         if self._closed:
@@ -191,8 +263,8 @@ class Converter:
 
     async def convert(self, data: bytes, filename: str, doc_type: DocType) -> Converted:
         """Convert and chunk one document whose type was already checked by content."""
-        chunks, title, converter = await self._in_thread(
-            self._request, ("convert", data, filename, doc_type.value), repr(filename)
+        chunks, title, converter = await self._call(
+            ("convert", data, filename, doc_type.value), repr(filename)
         )
         if not chunks:
             raise ConversionFailed(
@@ -206,9 +278,7 @@ class Converter:
         """Chunks of a Markdown text (a crawled page); empty text gives no chunks."""
         if not markdown.strip():
             return []
-        chunks, _title, _converter = await self._in_thread(
-            self._request, ("markdown", markdown, name), repr(name)
-        )
+        chunks, _title, _converter = await self._call(("markdown", markdown, name), repr(name))
         return list(chunks)
 
     def _warm_up(self) -> None:

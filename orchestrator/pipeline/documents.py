@@ -82,6 +82,7 @@ async def run_document(request: DocumentRequest, ctx: JobContext) -> JobResult:
         source=loaded.source,
         title=converted.title or loaded.filename,
         metadata=request.metadata,
+        remove_stale=loaded.replaces_earlier,
     )
     return JobResult(
         collection=request.collection or ctx.service.default_collection,

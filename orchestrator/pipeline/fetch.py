@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import ssl
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
@@ -43,6 +44,32 @@ def _pinned_request(client: httpx.AsyncClient, url: str, address: str) -> tuple[
         extensions={"sni_hostname": target.host} if target.scheme == "https" else None,
     )
     return request, host_header
+
+
+def _tls_error(exc: BaseException) -> ssl.SSLError | None:
+    """The TLS error behind a transport error (httpx wraps httpcore's, which wraps ssl's)."""
+    seen: BaseException | None = exc
+    for _depth in range(8):  # a bounded walk: exception chains can loop
+        if seen is None or isinstance(seen, ssl.SSLError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def _tls_failure(url: str, host: str, error: ssl.SSLError) -> FetchFailed:
+    """A certificate that does not verify stays that way: no retry, say what to fix."""
+    if isinstance(error, ssl.SSLCertVerificationError):
+        why = error.verify_message or error.reason or str(error)
+        return FetchFailed(
+            f"Could not fetch {url}: the TLS certificate of {host} could not be verified "
+            f"({why}). The site must present a certificate valid for its name from a "
+            "trusted authority: fix it there, or download the document yourself and send "
+            "it as content_base64 with a filename."
+        )
+    return FetchFailed(
+        f"Could not fetch {url}: the TLS handshake with {host} failed ({error.reason or error}); "
+        "the server's TLS setup is not one this client accepts."
+    )
 
 
 def _status_error(status: int, url: str) -> FetchFailed:
@@ -136,6 +163,11 @@ async def fetch_url(
             f"Fetching {url} timed out; the server at {host} is slow.", transient=True
         ) from None
     except httpx.TransportError as exc:
+        tls = _tls_error(exc)
+        # An abrupt end of the connection mid-handshake is the network's doing, not the
+        # certificate's: it stays transient like any other dropped connection.
+        if tls is not None and not isinstance(tls, ssl.SSLEOFError | ssl.SSLZeroReturnError):
+            raise _tls_failure(url, host, tls) from None
         raise FetchFailed(
             f"Could not fetch {url}: {type(exc).__name__} ({exc}); is {host} reachable?",
             transient=True,

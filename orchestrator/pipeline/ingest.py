@@ -8,6 +8,8 @@ request whose metadata uses one of them, so nothing is silently overwritten.
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -35,6 +37,25 @@ PIPELINE_KEYS = frozenset(
 # Chunks per embedding call: large enough to keep the embedder busy, small enough that a
 # cancel request or a progress update is never far away.
 BATCH = 64
+
+# One lock per (event loop, collection, source) while some job uses it: two jobs storing the
+# same source at once must not interleave, or the one finishing last deletes the other's
+# fresh passages as "stale" (and keeps a list of ids the other already deleted). Weak
+# values: an entry lives only as long as a job holds or awaits its lock. This serialises
+# jobs within one process only; workers in other processes can still race (see
+# docs/ARCHITECTURE.md).
+_SourceKey = tuple[asyncio.AbstractEventLoop, str, str]
+_source_locks: weakref.WeakValueDictionary[_SourceKey, asyncio.Lock] = weakref.WeakValueDictionary()
+
+
+def source_lock(collection: str, source: str) -> asyncio.Lock:
+    """The lock that serialises storing ``source`` into ``collection`` in this event loop."""
+    key = (asyncio.get_running_loop(), collection, source)
+    lock = _source_locks.get(key)
+    if lock is None:
+        lock = asyncio.Lock()
+        _source_locks[key] = lock
+    return lock
 
 
 @dataclass(frozen=True)
@@ -87,9 +108,34 @@ async def ingest_chunks(
     ones (the document changed), once every new chunk is stored: a job that fails or is
     cancelled half-way leaves the old version searchable rather than half of each.
     ``report_progress`` off lets a caller that ingests many sources (a crawl) report its
-    own progress instead of an "embedding" stage per page.
+    own progress instead of an "embedding" stage per page. Jobs storing the same source in
+    the same collection take turns (``source_lock``), so the last to finish wins whole.
     """
-    documents = chunk_documents(ctx, chunks, source=source, title=title, metadata=metadata)
+    lock = source_lock(collection or ctx.service.default_collection, source)
+    if lock.locked() and report_progress:
+        # Another job is storing this very source: say so, or the job looks stuck.
+        await ctx.report(Progress(stage="waiting", done=0, total=1))
+    async with lock:
+        documents = chunk_documents(ctx, chunks, source=source, title=title, metadata=metadata)
+        return await _store(
+            ctx,
+            documents,
+            collection=collection,
+            source=source,
+            report_progress=report_progress,
+            remove_stale=remove_stale,
+        )
+
+
+async def _store(
+    ctx: JobContext,
+    documents: Sequence[Document],
+    *,
+    collection: str | None,
+    source: str,
+    report_progress: bool,
+    remove_stale: bool,
+) -> IngestCounts:
     stored = skipped = 0
     kept: list[str] = []
     total = len(documents)

@@ -13,11 +13,26 @@ import ipaddress
 import socket
 from urllib.parse import urlsplit
 
-from knowledge.errors import InvalidInput
+from knowledge.errors import DependencyUnavailable, InvalidInput
 from orchestrator.errors import FetchFailed
 
 ALLOW_HINT = "set SHIELD_CRAWL_ALLOW_PRIVATE=true to allow"
 RESOLVE_TIMEOUT = 10.0  # seconds; a DNS server that never answers must not hang a job
+DNS_RETRY_AFTER = 10.0  # seconds; what a caller is told to wait after a temporary DNS failure
+
+
+class DnsUnavailable(DependencyUnavailable, FetchFailed):
+    """DNS failed temporarily (no answer, or EAI_AGAIN): the name may well resolve later.
+
+    A DependencyUnavailable, so a submit answers 503 with Retry-After and a running job is
+    retried; also a (transient) FetchFailed, so a crawl that records a link it cannot
+    check as skipped, rather than failing the whole crawl, keeps doing so.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, retry_after=DNS_RETRY_AFTER)
+        self.transient = True
+
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -108,11 +123,20 @@ async def resolve(host: str, port: int) -> list[str]:
             loop.getaddrinfo(host, port, type=socket.SOCK_STREAM), RESOLVE_TIMEOUT
         )
     except TimeoutError:
-        raise FetchFailed(
-            f"Looking up {host!r} timed out after {RESOLVE_TIMEOUT:g} s; try again later.",
-            transient=True,
+        raise DnsUnavailable(
+            f"DNS failed temporarily: looking up {host!r} got no answer within "
+            f"{RESOLVE_TIMEOUT:g} s; try again later."
         ) from None
-    except (socket.gaierror, UnicodeError) as exc:
+    except socket.gaierror as exc:
+        if exc.errno == socket.EAI_AGAIN:
+            raise DnsUnavailable(
+                f"DNS failed temporarily: looking up {host!r} gave {exc.strerror!r}; "
+                f"try again in {DNS_RETRY_AFTER:g} s or so."
+            ) from None
+        raise InvalidInput(
+            f"{host!r} does not resolve to an address ({exc}); check the URL's host name."
+        ) from None
+    except UnicodeError as exc:
         raise InvalidInput(
             f"{host!r} does not resolve to an address ({exc}); check the URL's host name."
         ) from None

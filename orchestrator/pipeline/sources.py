@@ -43,6 +43,10 @@ class Loaded:
     data: bytes
     filename: str  # what messages call the document; its extension is a type hint
     source: str  # stored as metadata.source: resolved path, final URL, or "upload:<name>"
+    # A path or URL names one document over time: a new version replaces the old one's
+    # passages. An upload's name does not (two reports may both be "report.pdf"), so its
+    # passages are never pruned as stale; re-sending the same bytes still skips them all.
+    replaces_earlier: bool = True
 
 
 def is_url(source: str) -> bool:
@@ -165,7 +169,7 @@ def decode_upload(content_base64: str, filename: str, settings: OrchestratorSett
         )
     if not data:
         raise InvalidInput(f"content_base64 of {name!r} is empty; send the file's bytes.")
-    return Loaded(data=data, filename=name, source=f"upload:{name}")
+    return Loaded(data=data, filename=name, source=f"upload:{name}", replaces_earlier=False)
 
 
 # -- URLs ------------------------------------------------------------------------------------

@@ -142,6 +142,57 @@ async def test_a_timeout_stops_the_conversion_and_the_next_one_works(
     assert converter.starts == starts + 1
 
 
+async def test_a_cancelled_caller_stops_its_conversion_for_the_next_one(
+    converter: Converter, long_pdf: bytes
+) -> None:
+    """A job cancelled (or timed out) mid-conversion must not leave the converter busy.
+
+    Otherwise every other job of the worker would queue behind a document nobody waits
+    for, up to SHIELD_CONVERT_TIMEOUT.
+    """
+    converter.timeout = 600.0  # only the cancellation may end the long conversion
+    try:
+        await converter.warm_up()
+        first = converter.pid
+        assert first is not None
+        starts = converter.starts
+        job = asyncio.create_task(converter.convert(long_pdf, "big.pdf", DocType.pdf))
+        # Wait (no clock) until the request reached the child; the converter's own thread
+        # sets the flag, so there is no event of this loop to await.
+        while not converter.busy:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+        job.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await job
+        chunks = await converter.chunk_markdown("# After\n\nThe converter still works.", "x")
+    finally:
+        converter.timeout = 120.0
+    assert "still works" in chunks[0].text
+    assert converter.starts == starts + 1
+    assert converter.pid != first
+    with pytest.raises(ProcessLookupError):
+        os.kill(first, 0)
+
+
+async def test_a_request_cancelled_while_queued_never_runs(
+    converter: Converter, long_pdf: bytes
+) -> None:
+    await converter.warm_up()
+    starts = converter.starts
+    # Long enough (about a second) that the PDF is still queued when its caller gives up.
+    text = "\n\n".join(f"## Part {i}\n\nFirst in line, part {i}." for i in range(300))
+    ahead = asyncio.create_task(converter.chunk_markdown(text, "one"))
+    queued = asyncio.create_task(converter.convert(long_pdf, "big.pdf", DocType.pdf))
+    await asyncio.sleep(0)  # both handed to the converter's thread
+    queued.cancel()
+    assert "First in line" in (await ahead)[0].text
+    with pytest.raises(asyncio.CancelledError):
+        await queued
+    chunks = await converter.chunk_markdown("# After\n\nNothing was killed.", "x")
+    assert "Nothing was killed" in chunks[0].text
+    assert converter.starts == starts  # the PDF never reached the child
+
+
 async def test_a_crashing_child_fails_that_document_only(
     converter: Converter, long_pdf: bytes
 ) -> None:

@@ -125,6 +125,40 @@ async def test_an_uploaded_document_is_ingested(
     assert hit.metadata["source"] == "upload:briefing.pptx"
 
 
+def _upload(text: str, filename: str = "notes.txt") -> DocumentRequest:
+    encoded = base64.b64encode(text.encode()).decode()
+    return _request(content_base64=encoded, filename=filename)
+
+
+async def test_two_different_uploads_with_one_name_are_both_kept(
+    make_context: MakeContext, service: KnowledgeService
+) -> None:
+    # Two people upload their own notes.txt: a name is not an identity, nothing is replaced.
+    first = _upload("Minutes: the bakery orders rye flour from the northern mill.")
+    second = _upload("Minutes: the harbour crane is serviced every second Tuesday.")
+    for job_id, request in (("first", first), ("second", second)):
+        ctx, _ = make_context(job_id=job_id)
+        result = await run_job(request, ctx)
+        assert (result.chunks_stored, result.chunks_removed_stale) == (1, 0)
+    assert await service.store.source_ids("docs", "upload:notes.txt") != set()
+    assert "rye flour" in (await _top_hit(service, "where does the bakery get rye flour")).text
+    assert "crane" in (await _top_hit(service, "when is the harbour crane serviced")).text
+    assert await service.store.count("docs") == 2
+
+
+async def test_the_same_upload_again_stores_nothing_new(
+    make_context: MakeContext, service: KnowledgeService
+) -> None:
+    request = _upload("Minutes: the ferry timetable changes in October.")
+    ctx, _ = make_context(job_id="first")
+    first = await run_job(request, ctx)
+    ctx, _ = make_context(job_id="again")
+    again = await run_job(request, ctx)
+    assert (again.chunks_stored, again.chunks_skipped_unchanged) == (0, first.chunks_stored)
+    assert again.chunks_removed_stale == 0
+    assert await service.store.count("docs") == first.chunks_stored
+
+
 @pytest.fixture
 def file_server(samples: dict[str, Path]) -> Iterator[str]:
     """A real HTTP server on 127.0.0.1 serving the sample files."""

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import datetime
 import re
+import ssl
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -152,3 +155,62 @@ async def test_connection_refused_is_transient() -> None:
     with pytest.raises(FetchFailed, match="Could not fetch") as err:
         await get(url)
     assert err.value.transient
+
+
+def _self_signed(directory: Path) -> tuple[Path, Path]:
+    """A certificate for localhost that no authority signed (what a misconfigured site sends)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+@pytest.fixture
+def tls_routes(tmp_path: Path) -> Iterator[Routes]:
+    """The same routes over HTTPS with a self-signed certificate."""
+    r = Routes()
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(*_self_signed(tmp_path))
+    r.server.socket = context.wrap_socket(r.server.socket, server_side=True)
+    thread = threading.Thread(
+        target=r.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+    )
+    thread.start()
+    yield r
+    r.server.shutdown()
+    r.server.server_close()
+
+
+async def test_an_unverifiable_certificate_fails_for_good(tls_routes: Routes) -> None:
+    url = f"https://localhost:{tls_routes.port}/doc.html"
+    with pytest.raises(FetchFailed, match="certificate of localhost could not be verified") as err:
+        await get(url)
+    # Retrying cannot fix a certificate; the job must fail at once with that message.
+    assert not err.value.transient
+    assert "self-signed certificate" in str(err.value)
+    assert tls_routes.paths == []  # no request was sent over the unverified connection

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import gc
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from knowledge.service import KnowledgeService
+from knowledge.service import Document, KnowledgeService
 from orchestrator.errors import JobCancelled
 from orchestrator.pipeline.chunking import Chunk
 from orchestrator.pipeline.context import JobContext
-from orchestrator.pipeline.ingest import BATCH, ingest_chunks
+from orchestrator.pipeline.ingest import BATCH, _source_locks, ingest_chunks
+from orchestrator_client.models import Progress
 
 MakeContext = Callable[..., tuple[JobContext, Any]]
 
@@ -112,3 +115,58 @@ async def test_pipeline_metadata_wins_over_the_request(
         3,
         "job-7",
     )
+
+
+def _ids(service: KnowledgeService, chunks: list[Chunk], source: str) -> set[str]:
+    return {service.document_id(Document(c.text, {"source": source}), "docs") for c in chunks}
+
+
+async def test_two_jobs_on_one_source_take_turns_and_the_last_wins_whole(
+    make_context: MakeContext, service: KnowledgeService
+) -> None:
+    """Two versions of one source stored at once (two jobs in one worker).
+
+    Old has two batches and pauses after its first; New starts meanwhile. Interleaved, New
+    would delete Old's first batch as stale and Old, finishing, would delete New's passages:
+    the source would end up as half of Old. Taking turns, whichever finishes last is stored
+    whole and nothing of the other remains.
+    """
+    old, new = _chunks(BATCH + 3, prefix="Old"), _chunks(5, prefix="New")
+    old_paused, release, new_waiting = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    finished: list[str] = []
+
+    async def old_report(progress: Progress) -> None:
+        if progress.stage == "embedding" and progress.done == BATCH:
+            old_paused.set()
+            await release.wait()
+
+    async def new_report(progress: Progress) -> None:
+        if progress.stage == "waiting":
+            new_waiting.set()
+
+    async def run(name: str, chunks: list[Chunk], report: Any) -> None:
+        ctx, _ = make_context(job_id=name)
+        ctx.report = report
+        await ingest_chunks(ctx, chunks, collection=None, source="same", title=None, metadata={})
+        finished.append(name)
+
+    old_job = asyncio.create_task(run("old", old, old_report))
+    await old_paused.wait()
+    new_job = asyncio.create_task(run("new", new, new_report))
+    # Either New runs to its end at once (no turns) or it waits for Old (turns); no clock.
+    waiting = asyncio.create_task(new_waiting.wait())
+    await asyncio.wait({new_job, waiting}, return_when=asyncio.FIRST_COMPLETED)
+    release.set()
+    await asyncio.gather(old_job, new_job)
+    waiting.cancel()
+
+    last = {"old": old, "new": new}[finished[-1]]
+    assert await service.store.source_ids("docs", "same") == _ids(service, last, "same")
+    assert finished == ["old", "new"]
+
+
+async def test_source_locks_are_dropped_when_no_job_uses_them(make_context: MakeContext) -> None:
+    ctx, _ = make_context()
+    await ingest_chunks(ctx, _chunks(2), collection=None, source="gone", title=None, metadata={})
+    gc.collect()
+    assert not [key for key in _source_locks if key[2] == "gone"]

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import socket
+from typing import Any
+
 import pytest
 
-from knowledge.errors import InvalidInput
+from knowledge.errors import DependencyUnavailable, InvalidInput
+from orchestrator.errors import is_transient
 from orchestrator.pipeline.netsafety import check_url, is_public_address, non_public_reason
 
 NON_PUBLIC = {
@@ -77,3 +81,26 @@ async def test_only_http_urls_with_a_host(url: str) -> None:
 async def test_unresolvable_host_says_so(allow_private: bool) -> None:
     with pytest.raises(InvalidInput, match="does not resolve"):
         await check_url("http://no-such-host.invalid/", allow_private=allow_private)
+
+
+async def test_a_temporary_dns_failure_is_worth_retrying(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The system resolver answers EAI_AGAIN only when its DNS server fails (SERVFAIL, no
+    # network), and pointing it at a failing server means editing /etc/resolv.conf, which
+    # this machine shares. So only the resolver call at the socket boundary is replaced,
+    # for this one host; everything above it (asyncio's getaddrinfo, our checks) is real.
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host == "flaky.example":
+            raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    with pytest.raises(DependencyUnavailable, match="DNS failed temporarily") as err:
+        await check_url("https://flaky.example/report.pdf", allow_private=False)
+    assert "flaky.example" in str(err.value)
+    assert is_transient(err.value)  # the worker retries the job
+    assert err.value.retry_after  # the API answers 503 with Retry-After
+    # A name that does not exist stays a permanent refusal, through the same patched call.
+    with pytest.raises(InvalidInput, match="does not resolve"):
+        await check_url("http://no-such-host.invalid/", allow_private=False)
