@@ -12,11 +12,9 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import threading
 import time
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +32,15 @@ from orchestrator.pipeline.crawl_browser import (
 )
 from orchestrator.pipeline.crawljob import run_crawl, validate_crawl
 from orchestrator_client.models import CrawlRequest, PageFailure
+from tests.orchestrator.pipeline.browser_support import (
+    FACT_INDEX,
+    FACT_SECOND,
+    JsSite,
+    alive,
+    children,
+    new_live_children,
+    serve_js_site,
+)
 from tests.orchestrator.pipeline.conftest import MakeContext
 from tests.support import free_port
 
@@ -42,129 +49,11 @@ pytestmark = pytest.mark.skipif(
     CHROMIUM is None, reason="browser mode needs Chromium: apt-get install chromium"
 )
 
-FACT_INDEX = "The night garden keeps exactly 41 moonflowers beside the eastern wall."
-FACT_SECOND = "The gardener waters the 17 silver ferns only after midnight."
-
-
-def _script_writing(sentence: str, link: str | None) -> str:
-    """JS that writes ``sentence`` (and a link) into the page; neither appears in the HTML."""
-    words = ",".join(f"'{w}'" for w in sentence.split(" "))
-    code = f"var p = document.createElement('p'); p.textContent = [{words}].join(' ');"
-    code += "document.getElementById('app').appendChild(p);"
-    if link:
-        head, tail = link[:3], link[3:]
-        code += (
-            "var a = document.createElement('a'); a.textContent = 'More of the garden';"
-            f"a.href = '{head}' + '{tail}'; document.getElementById('app').appendChild(a);"
-        )
-    return f"<script>{code}</script>"
-
-
-def _page(title: str, sentence: str, link: str | None) -> bytes:
-    return (
-        f"<!doctype html><html><head><title>{title}</title></head><body>"
-        f"<h1>{title}</h1><p>Notes from the garden, written in by the page's script.</p>"
-        f"<div id='app'></div>{_script_writing(sentence, link)}"
-        "</body></html>"
-    ).encode()
-
-
-@dataclass
-class JsSite:
-    url: str
-    requested: list[str] = field(default_factory=list)
-
-    @property
-    def second_url(self) -> str:
-        return f"{self.url}second.html"
-
-
-class _Quiet(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        pass  # a browser that navigated away has hung up; the late write fails
-
-
-@contextlib.contextmanager
-def serve_js_site() -> Iterator[JsSite]:
-    port = free_port()
-    site = JsSite(url=f"http://127.0.0.1:{port}/")
-    pages = {
-        "/": _page("Night garden", FACT_INDEX, "/second.html"),
-        "/second.html": _page("Ferns", FACT_SECOND, None),
-    }
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            site.requested.append(self.path)
-            body = pages.get(self.path, b"<html><title>Not found</title></html>")
-            self.send_response(200 if self.path in pages else 404)
-            self.send_header("content-type", "text/html; charset=utf-8")
-            self.send_header("content-length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = _Quiet(("127.0.0.1", port), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield site
-    finally:
-        server.shutdown()
-        server.server_close()
-
 
 @pytest.fixture(scope="module")
 def js_site() -> Iterator[JsSite]:
     with serve_js_site() as site:
         yield site
-
-
-def _children(skip: int | None = None) -> set[int]:
-    """Pids of this test process's descendants (the Playwright driver would be one), but
-    not of the process ``skip``."""
-    found: set[int] = set()
-    frontier = [os.getpid()]
-    while frontier:
-        pid = frontier.pop()
-        if pid == skip:
-            continue
-        try:
-            tasks = Path(f"/proc/{pid}/task").iterdir()
-            kids = [
-                int(k) for t in tasks for k in (t / "children").read_text().split() if k.strip()
-            ]
-        except OSError:
-            continue
-        for kid in kids:
-            if kid not in found:
-                found.add(kid)
-                frontier.append(kid)
-    return found
-
-
-def _alive(pid: int) -> bool:
-    """Running, not a zombie waiting to be reaped."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
-def _new_live_children(before: set[int], *, besides: int | None = None) -> list[str]:
-    """Command lines of descendants started since ``before`` and still running (other than
-    those of the process ``besides``)."""
-    found = []
-    for pid in _children(skip=besides) - before:
-        if _alive(pid):
-            with contextlib.suppress(OSError):
-                found.append(Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" "))
-    return [cmd.decode(errors="replace")[:200] for cmd in found]
 
 
 @pytest.fixture
@@ -216,7 +105,7 @@ async def test_browser_job_renders_follows_and_stores(
 ) -> None:
     """The launched-executable path: run_crawl starts Chromium, crawls, stores, stops it."""
     ctx, _ = make_context(crawl_allow_private=True, crawl_browser_path=Path(str(CHROMIUM)))
-    before = _children()
+    before = children()
     request = CrawlRequest(url=js_site.url, max_pages=5, max_depth=1, mode="browser")
     await validate_crawl(request, ctx.settings)
     result = await run_crawl(request, ctx)
@@ -233,7 +122,7 @@ async def test_browser_job_renders_follows_and_stores(
 
     # Chromium, its helpers and the Playwright driver are gone, and so is the profile.
     assert processes_mentioning(str(ctx.settings.data_dir)) == []
-    assert _new_live_children(before) == []
+    assert new_live_children(before) == []
     assert list(_browser_dir(ctx.settings.data_dir).iterdir()) == []
 
 
@@ -242,20 +131,20 @@ async def test_browser_stops_after_a_failed_job(
 ) -> None:
     assert find_browser(None) == Path(str(CHROMIUM))
     ctx, recorder = make_context(crawl_allow_private=True)  # Chromium found on PATH
-    before = _children()
+    before = children()
 
     recorder.cancel = True  # stops the job at its first page, with the browser running
     with pytest.raises(JobCancelled):
         await run_crawl(CrawlRequest(url=js_site.url, mode="browser"), ctx)
     assert processes_mentioning(str(ctx.settings.data_dir)) == []
-    assert _new_live_children(before) == []
+    assert new_live_children(before) == []
 
     recorder.cancel = False
     with pytest.raises(FetchFailed, match="No page of") as down:
         await run_crawl(CrawlRequest(url=f"http://127.0.0.1:{free_port()}/", mode="browser"), ctx)
     assert "ERR_CONNECTION_REFUSED" in str(down.value)
     assert processes_mentioning(str(ctx.settings.data_dir)) == []
-    assert _new_live_children(before) == []
+    assert new_live_children(before) == []
     assert list(_browser_dir(ctx.settings.data_dir).iterdir()) == []
 
     # No browser behind the configured DevTools endpoint.
@@ -266,7 +155,7 @@ async def test_browser_stops_after_a_failed_job(
     ) as unreachable:
         await run_crawl(CrawlRequest(url=js_site.url, mode="browser"), ctx)
     assert unreachable.value.transient
-    assert _new_live_children(before) == []
+    assert new_live_children(before) == []
 
     # An executable that is not a browser: the job says so, and nothing is left running.
     fake = tmp_path / "not-chromium"
@@ -275,7 +164,7 @@ async def test_browser_stops_after_a_failed_job(
     ctx, _ = make_context(crawl_allow_private=True, crawl_browser_path=fake)
     with pytest.raises(FetchFailed, match="exited with code 3 \\(no display here\\)"):
         await run_crawl(CrawlRequest(url=js_site.url, mode="browser"), ctx)
-    assert _new_live_children(before) == []
+    assert new_live_children(before) == []
 
 
 async def test_private_start_refused_in_browser_mode(
@@ -283,14 +172,14 @@ async def test_private_start_refused_in_browser_mode(
 ) -> None:
     ctx, _ = make_context(crawl_browser_path=Path(str(CHROMIUM)))  # private not allowed
     before_requests = len(js_site.requested)
-    before = _children()
+    before = children()
     request = CrawlRequest(url=js_site.url, mode="browser")
     with pytest.raises(InvalidInput, match=r"loopback.*SHIELD_CRAWL_ALLOW_PRIVATE"):
         await validate_crawl(request, ctx.settings)
     with pytest.raises(InvalidInput, match=r"loopback.*SHIELD_CRAWL_ALLOW_PRIVATE"):
         await run_crawl(request, ctx)
     assert js_site.requested[before_requests:] == []
-    assert _new_live_children(before) == []  # no browser was started for it
+    assert new_live_children(before) == []  # no browser was started for it
 
 
 # -- a Chromium we run ourselves, reached through SHIELD_CRAWL_BROWSER_CDP_URL ---------------
@@ -353,16 +242,16 @@ async def test_cdp_url_crawl_leaves_the_browser_running_and_nothing_else(
     warm_converter: Converter,
 ) -> None:
     ctx, _ = make_context(crawl_allow_private=True, crawl_browser_cdp_url=running_chromium.cdp_url)
-    before = _children(skip=running_chromium.pid)
+    before = children(skip=running_chromium.pid)
     result = await run_crawl(CrawlRequest(url=js_site.url, max_depth=1, mode="browser"), ctx)
     assert result.converter == "crawl4ai:browser"
     assert result.pages == 2
     found = await ctx.service.find("silver ferns after midnight", limit=1)
     assert FACT_SECOND in found.results[0].text
 
-    assert _alive(running_chromium.pid)  # not ours to stop
+    assert alive(running_chromium.pid)  # not ours to stop
     # The Playwright driver was stopped (the running browser's own helpers are not counted).
-    assert _new_live_children(before, besides=running_chromium.pid) == []
+    assert new_live_children(before, besides=running_chromium.pid) == []
     # Our pages ran in a context of their own, closed after the crawl.
     targets = httpx.get(f"{running_chromium.cdp_url}/json/list").json()
     assert not [t for t in targets if t.get("url", "").startswith(js_site.url)]
