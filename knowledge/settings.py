@@ -21,7 +21,10 @@ DEFAULT_MODELS = {
 
 
 class KnowledgeSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="SHIELD_", extra="ignore")
+    # hide_input_in_errors: a bad SHIELD_DATABASE_URL must not print its password.
+    model_config = SettingsConfigDict(
+        env_prefix="SHIELD_", extra="ignore", hide_input_in_errors=True
+    )
 
     data_dir: Path = Field(
         default_factory=lambda: Path(user_data_dir("shield-mcp", appauthor=False)),

@@ -27,15 +27,11 @@ async def run_worker(settings: OrchestratorSettings) -> int:
             "(the same as the orchestrator's). Without it, `shield-mcp orchestrator` or "
             "`shield-mcp serve` run the jobs in their own process."
         )
-    if settings.database_url is None:
-        return _fail(
-            "a worker must share the orchestrator's job store: set SHIELD_DATABASE_URL "
-            "(postgresql://user@host/db) to the same value as the orchestrator's."
-        )
+    # SHIELD_QUEUE_URL without SHIELD_DATABASE_URL is refused by the settings themselves.
     runtime = OrchestratorRuntime(settings, run_workers=True)
     try:
         await runtime.start()
-    except KnowledgeError as exc:
+    except KnowledgeError as exc:  # runtime.StartFailed too: one line naming what failed
         return _fail(str(exc))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -61,7 +57,7 @@ async def run_orchestrator(settings: OrchestratorSettings, host: str, port: int)
     runtime = OrchestratorRuntime(settings)
     try:
         await runtime.start()
-    except KnowledgeError as exc:
+    except KnowledgeError as exc:  # runtime.StartFailed too: one line naming what failed
         return _fail(str(exc))
     try:
         app = build_app(runtime, settings)

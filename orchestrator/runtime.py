@@ -11,7 +11,8 @@ from collections.abc import Awaitable
 from typing import TYPE_CHECKING
 
 from knowledge.datadir import DataDirLock
-from knowledge.errors import KnowledgeError
+from knowledge.errors import DependencyUnavailable, KnowledgeError
+from knowledge.redact import safe_url
 from knowledge.service import KnowledgeService
 from orchestrator.jobs.execution import Runner
 from orchestrator.jobs.queue import JobQueue
@@ -25,6 +26,39 @@ if TYPE_CHECKING:
     from orchestrator.pipeline.convert import Converter
 
 log = logging.getLogger(__name__)
+
+
+class StartFailed(DependencyUnavailable):
+    """A part of the runtime could not start; the message names it and what to check.
+
+    A KnowledgeError, so every caller that reports those (the CLI, the embedded server's
+    tool errors) shows this one line, not a traceback.
+    """
+
+
+def where(url: str) -> str:
+    """A URL fit for a message: no user-info, no query (SQLite paths carry neither)."""
+    if url.lower().startswith("sqlite"):
+        return url.split(":///", 1)[-1]
+    return safe_url(url)
+
+
+def _reason(exc: BaseException, secret: str | None) -> str:
+    # SQLAlchemy appends the SQL and a link on further lines; the first says what happened.
+    lines = str(exc).strip().splitlines()
+    text = f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+    return text.replace(secret, "***") if secret else text
+
+
+def _password(url: str | None) -> str | None:
+    if url is None:
+        return None
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).password or None
+    except Exception:
+        return None
 
 
 class OrchestratorRuntime:
@@ -81,35 +115,74 @@ class OrchestratorRuntime:
         self._started = True
         self._stop.clear()
         try:
-            await self.store.open()
-            await self.queue.startup()
-            if self.run_workers:
-                self.worker = Worker(
-                    self.store,
-                    self.queue,
-                    self.settings,
-                    self._knowledge_service(),
-                    runner=self._runner,
-                    converter=self._converter,
-                )
-                self.jobs.on_cancel_requested = self.worker.cancel_requested
-                await self.worker.start()
-            elif not self.queue.distributed:
-                log.warning("in-process queue without workers: jobs will wait until a restart")
-            sweeper = Sweeper(
-                self.store,
-                self.queue,
-                self.settings,
-                local_worker=self.worker.worker_id if self.worker is not None else None,
-            )
-            if self.worker is not None and not self.queue.distributed:
-                # The previous process (and its in-memory queue) is gone.
-                await sweeper.recover_at_start()
-            self._sweeper = asyncio.create_task(sweeper.run(self._stop))
-            await self.jobs.counts()
+            await self._start()
         except BaseException:
             await self.stop()
             raise
+
+    async def _start(self) -> None:
+        settings = self.settings
+        try:
+            await self.store.open()
+        except Exception as exc:
+            raise StartFailed(
+                f"cannot open the job store at {where(settings.database_url or self.store.url)} "
+                f"({_reason(exc, _password(settings.database_url))}). Check SHIELD_DATABASE_URL, "
+                "that the database server is running, and that the database exists and lets "
+                "this user in."
+            ) from exc
+        try:
+            await self.queue.startup()
+        except Exception as exc:
+            target = f"at {where(self.queue.url)}" if self.queue.url else "(in-process)"
+            raise StartFailed(
+                f"cannot start the job queue {target} ({_reason(exc, None)}). "
+                "Check SHIELD_QUEUE_URL."
+            ) from exc
+        try:
+            await self._start_workers()
+        except KnowledgeError:
+            raise  # already says what to do
+        except Exception as exc:
+            raise StartFailed(
+                f"cannot start the workers ({_reason(exc, None)}). Check SHIELD_DATA_DIR, "
+                "SHIELD_QDRANT_URL and the embedder settings."
+            ) from exc
+        try:
+            await self._recover_and_sweep()
+        except Exception as exc:
+            raise StartFailed(
+                f"the job store at {where(settings.database_url or self.store.url)} failed "
+                f"during start-up recovery ({_reason(exc, _password(settings.database_url))})."
+            ) from exc
+
+    async def _start_workers(self) -> None:
+        if self.run_workers:
+            self.worker = Worker(
+                self.store,
+                self.queue,
+                self.settings,
+                self._knowledge_service(),
+                runner=self._runner,
+                converter=self._converter,
+            )
+            self.jobs.on_cancel_requested = self.worker.cancel_requested
+            await self.worker.start()
+        elif not self.queue.distributed:
+            log.warning("in-process queue without workers: jobs will wait until a restart")
+
+    async def _recover_and_sweep(self) -> None:
+        sweeper = Sweeper(
+            self.store,
+            self.queue,
+            self.settings,
+            local_worker=self.worker.worker_id if self.worker is not None else None,
+        )
+        if self.worker is not None and not self.queue.distributed:
+            # The previous process (and its in-memory queue) is gone.
+            await sweeper.recover_at_start()
+        self._sweeper = asyncio.create_task(sweeper.run(self._stop))
+        await self.jobs.counts()
 
     async def stop(self) -> None:
         """Stop taking jobs, let running ones finish (shutdown grace), hand back the rest."""

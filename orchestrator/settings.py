@@ -9,10 +9,19 @@ import os
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import NoDecode
 
 from knowledge.settings import KnowledgeSettings
+
+DATABASE_SCHEMES = (
+    "postgresql://",
+    "postgres://",
+    "postgresql+asyncpg://",
+    "sqlite+aiosqlite:///",
+    "sqlite:///",
+)
+QUEUE_SCHEMES = ("redis://", "rediss://", "unix://")
 
 
 class OrchestratorSettings(KnowledgeSettings):
@@ -87,6 +96,37 @@ class OrchestratorSettings(KnowledgeSettings):
     def _blank_url_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
 
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str | None) -> str | None:
+        if value is not None and not value.lower().startswith(DATABASE_SCHEMES):
+            raise ValueError(
+                "SHIELD_DATABASE_URL must be postgresql://user@host:5432/db (also postgres:// "
+                "or postgresql+asyncpg://) or sqlite+aiosqlite:///path/jobs.sqlite3 (or "
+                "sqlite:///path)"
+            )
+        return value
+
+    # A field validator rather than a model validator so the error names SHIELD_QUEUE_URL;
+    # database_url is declared first, so it is already in info.data (absent if it was bad).
+    @field_validator("queue_url")
+    @classmethod
+    def _queue_needs_a_shared_store(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return value
+        if not value.lower().startswith(QUEUE_SCHEMES):
+            raise ValueError(
+                "SHIELD_QUEUE_URL must be a Redis URL: redis://host:6379/0, rediss://host:6380/0 "
+                "(TLS) or unix:///path/redis.sock"
+            )
+        if "database_url" in info.data and info.data["database_url"] is None:
+            raise ValueError(
+                "SHIELD_QUEUE_URL needs SHIELD_DATABASE_URL: the orchestrator and its workers "
+                "must share one job store (postgresql://…, or sqlite+aiosqlite:///path on one "
+                "machine)"
+            )
+        return value
+
     @field_validator("orchestrator_token", mode="before")
     @classmethod
     def _blank_token_is_unset(cls, value: object) -> object:
@@ -98,7 +138,11 @@ class OrchestratorSettings(KnowledgeSettings):
         if self.database_url is None:
             return f"sqlite+aiosqlite:///{self.data_dir / 'jobs.sqlite3'}"
         url = self.database_url
-        for prefix in ("postgresql://", "postgres://"):
-            if url.startswith(prefix):
-                return "postgresql+asyncpg://" + url[len(prefix) :]
+        for prefix, driver in (
+            ("postgresql://", "postgresql+asyncpg://"),
+            ("postgres://", "postgresql+asyncpg://"),
+            ("sqlite:///", "sqlite+aiosqlite:///"),
+        ):
+            if url.lower().startswith(prefix):
+                return driver + url[len(prefix) :]
         return url

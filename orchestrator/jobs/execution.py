@@ -77,6 +77,7 @@ class JobExecution:
         converter: Converter,
         runner: Runner,
         worker_id: str,
+        on_abandon: Callable[[str, asyncio.Task[JobResult]], None] | None = None,
     ) -> None:
         self.claimed = claimed
         self.job_id = claimed.job_id
@@ -86,6 +87,9 @@ class JobExecution:
         self.converter = converter
         self.runner = runner
         self.worker_id = worker_id
+        # Told of a pipeline still running after its cancellation, so that the worker can
+        # end it before the vector store closes (it may still write there).
+        self.on_abandon = on_abandon
         self.attempt = claimed.attempts
         self._cancel = False
         self._cancel_checked = 0.0
@@ -235,15 +239,17 @@ class JobExecution:
             done, _ = await asyncio.wait({pipeline}, timeout=self.settings.job_timeout)
             if not done:
                 pipeline.cancel()
-                # A pipeline that ignores cancellation is left behind rather than allowed
-                # to hold this worker's slot for ever.
+                # A pipeline that ignores cancellation is left behind (the worker ends it
+                # when it stops) rather than allowed to hold this worker's slot for ever.
                 await asyncio.wait({pipeline}, timeout=ABANDON_SECONDS)
+                self._abandon(pipeline)
                 raise _AttemptTimedOut
             return pipeline.result()
         except asyncio.CancelledError:
             task = asyncio.current_task()
             if task is not None and task.cancelling():
                 pipeline.cancel()
+                self._abandon(pipeline)
                 raise  # the worker is stopping
             if self._lost:
                 raise _Released from None
@@ -252,6 +258,13 @@ class JobExecution:
             raise
         finally:
             self._pipeline = None
+
+    def _abandon(self, pipeline: asyncio.Task[JobResult]) -> None:
+        if pipeline.done():
+            return
+        log.warning("job %s: its pipeline has not ended yet after being cancelled", self.job_id)
+        if self.on_abandon is not None:
+            self.on_abandon(self.job_id, pipeline)
 
     async def _back_off(self, exc: BaseException) -> None:
         delay = self.settings.retry_backoff_seconds * 2 ** (self.attempt - 1)

@@ -4,9 +4,10 @@
   back to the queue; after SHIELD_MAX_ATTEMPTS such losses it fails with a clear error.
 - A queued job whose message the queue lost (Redis restarted, enqueue failed) is enqueued
   again once every message in the queue has been delivered and the job is still waiting.
-- At start of the in-process queue, every job left running by the previous (dead)
-  process is re-queued at once, and every queued job re-enqueued: that queue did not
-  survive the restart.
+- At start of the in-process queue, a running job whose worker is provably dead (its
+  process on this machine is gone) is re-queued at once, and every queued job
+  re-enqueued: that queue did not survive the restart. Jobs of workers that may be alive
+  (another process sharing the job store, another machine) wait for their lease to expire.
 
 Every step is a compare-and-set in the store, so sweepers in many processes do not clash.
 """
@@ -21,6 +22,7 @@ from datetime import timedelta
 from orchestrator.jobs import metrics
 from orchestrator.jobs.queue import JobQueue
 from orchestrator.jobs.store import JobStore, utcnow
+from orchestrator.jobs.worker import provably_dead
 from orchestrator.settings import OrchestratorSettings
 from orchestrator_client.models import JobStatus
 
@@ -62,11 +64,28 @@ class Sweeper:
                 metrics.JOBS_TOTAL.labels(job.kind.value, JobStatus.failed.value).inc()
 
     async def recover_at_start(self) -> None:
-        """For the in-process queue: the previous process and its queue are gone."""
-        for job_id in await self.store.running_ids():
-            job = await self.store.get(job_id)
-            if job is not None and job.status is JobStatus.running:
-                await self._lost(job_id, job.attempts)
+        """For the in-process queue: the previous process and its queue are gone.
+
+        Another live process may share this job store (two servers on one data dir with
+        SHIELD_QDRANT_URL): its running jobs are not ours to take unless its lease lapsed.
+        """
+        expired = dict(await self.store.expired_leases())
+        waiting = 0
+        for job_id, attempts, worker in await self.store.running_workers():
+            if (
+                job_id in expired
+                or worker == self.local_worker
+                or (worker is not None and provably_dead(worker))
+            ):
+                await self._lost(job_id, attempts)
+            else:
+                waiting += 1
+        if waiting:
+            log.info(
+                "%d running job(s) belong to workers that may be alive; they are re-queued "
+                "only if their lease expires",
+                waiting,
+            )
         queued = await self.store.stale_queued(utcnow() + timedelta(days=1))
         for job_id in queued:
             await self.queue.enqueue(job_id)

@@ -271,12 +271,15 @@ class JobStore(SqlBase):
             rows = (await conn.execute(query)).all()
         return [(r.id, int(r.attempts)) for r in rows]
 
-    async def running_ids(self) -> list[str]:
+    async def running_workers(self) -> list[tuple[str, int, str | None]]:
+        """(job id, attempts, worker id) of every running job."""
         async with self.engine.connect() as conn:
             rows = await conn.execute(
-                sa.select(jobs.c.id).where(jobs.c.status == JobStatus.running.value)
+                sa.select(jobs.c.id, jobs.c.attempts, jobs.c.worker_id).where(
+                    jobs.c.status == JobStatus.running.value
+                )
             )
-            return [r.id for r in rows]
+            return [(r.id, int(r.attempts), r.worker_id) for r in rows]
 
     async def requeue_lost(self, job_id: str, attempts: int, max_attempts: int) -> JobStatus | None:
         """A running job whose worker is gone: back to queued, or failed after max_attempts.

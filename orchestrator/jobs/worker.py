@@ -12,10 +12,10 @@ import logging
 import os
 import socket
 import uuid
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from knowledge.service import KnowledgeService
-from orchestrator.jobs.execution import JobExecution, Runner
+from orchestrator.jobs.execution import ABANDON_SECONDS, JobExecution, Runner
 from orchestrator.jobs.queue import JobQueue
 from orchestrator.jobs.store import JobStore
 from orchestrator.settings import OrchestratorSettings
@@ -35,8 +35,49 @@ async def _pipeline(request: CrawlRequest | DocumentRequest, ctx: JobContext) ->
     return result
 
 
+# Ids of the workers of this process that are started and not yet stopped: another
+# runtime in the same process (tests, two servers embedded in one program) must not take
+# their jobs for a dead process's.
+_LIVE: set[str] = set()
+
+
+def _pid_namespace() -> str:
+    # Two containers may share a hostname; their pids mean nothing to each other.
+    try:
+        return str(os.stat("/proc/self/ns/pid").st_ino)
+    except OSError:
+        return "-"
+
+
 def new_worker_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    """host:pid:pid-namespace:random; provably_dead() reads the first three."""
+    return f"{socket.gethostname()}:{os.getpid()}:{_pid_namespace()}:{uuid.uuid4().hex[:8]}"
+
+
+def provably_dead(worker_id: str) -> bool:
+    """True only when the worker's process has certainly ended: it ran on this machine (same
+    host and pid namespace) and its pid is gone, or it is this process and no live worker
+    here has that id. Anything else (another machine, an id of another form, a pid in use)
+    is left to the lease.
+    """
+    parts = worker_id.split(":")
+    if len(parts) != 4 or not parts[1].isdigit():
+        return False
+    host, pid_text, namespace, _ = parts
+    if host != socket.gethostname() or namespace != _pid_namespace():
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return worker_id not in _LIVE
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # PermissionError: the process exists, under another user
+        return False
+    return False
 
 
 class Worker:
@@ -60,6 +101,8 @@ class Worker:
         self._slots = asyncio.Semaphore(settings.worker_concurrency)
         self._tasks: set[asyncio.Task[object]] = set()
         self._running: dict[str, JobExecution] = {}
+        # Pipelines cancelled (job timeout, shutdown) that had not ended yet -> their job.
+        self._abandoned: dict[asyncio.Task[Any], str] = {}
         self._stop = asyncio.Event()
         self._listener: asyncio.Task[None] | None = None
         # One docling child per worker process; a caller may share its own (not closed here).
@@ -77,6 +120,7 @@ class Worker:
             self._converter = Converter(
                 timeout=self.settings.convert_timeout, max_tokens=self.settings.chunk_max_tokens
             )
+        _LIVE.add(self.worker_id)
         self.queue.set_handler(self.handle)
         if self.queue.distributed:
             self._listener = asyncio.create_task(
@@ -125,6 +169,7 @@ class Worker:
                     converter=self._converter,
                     runner=self.runner,
                     worker_id=self.worker_id,
+                    on_abandon=self._abandoned_pipeline,
                 )
                 self._running[job_id] = execution
                 try:
@@ -139,6 +184,32 @@ class Worker:
         finally:
             self._tasks.discard(task)
 
+    def _abandoned_pipeline(self, job_id: str, task: asyncio.Task[Any]) -> None:
+        self._abandoned[task] = job_id
+        task.add_done_callback(self._pipeline_ended)
+
+    def _pipeline_ended(self, task: asyncio.Task[Any]) -> None:
+        job_id = self._abandoned.pop(task, "?")
+        if not task.cancelled() and task.exception() is not None:
+            log.info("job %s: its abandoned pipeline ended with %r", job_id, task.exception())
+
+    async def _end_abandoned(self) -> None:
+        """Cancel the pipelines still running after their job ended or went back to the
+        queue, and wait (bounded) for them: they may still write to the vector store, which
+        the runtime closes next."""
+        tasks = [t for t in self._abandoned if not t.done()]
+        if not tasks:
+            return
+        for task in tasks:
+            task.cancel()
+        _, still = await asyncio.wait(tasks, timeout=ABANDON_SECONDS)
+        for task in still:
+            log.error(
+                "job %s: its pipeline ignores cancellation and is still running; it may "
+                "write to the vector store after this worker stopped",
+                self._abandoned.get(task, "?"),
+            )
+
     async def stop(self, grace: float | None = None) -> None:
         """Take no new jobs; let running ones finish for ``grace`` s; hand the rest back."""
         grace = self.settings.shutdown_grace_seconds if grace is None else grace
@@ -146,6 +217,7 @@ class Worker:
         waiting = [t for t in self._tasks if not t.done()]
         if self._running:
             log.info("waiting up to %.0f s for %d running job(s)", grace, len(self._running))
+        handed_back: list[str] = []
         if waiting:
             _, pending = await asyncio.wait(waiting, timeout=grace)
             handed_back = list(self._running)
@@ -153,17 +225,20 @@ class Worker:
                 task.cancel()
             if pending:
                 await asyncio.wait(pending, timeout=10)
-            for job_id in handed_back:
-                log.info("job %s handed back to the queue", job_id)
-                if self.queue.distributed:
-                    try:
-                        await self.queue.enqueue(job_id)
-                    except Exception as exc:  # the sweeper re-enqueues it later
-                        log.warning("job %s not re-enqueued (%s)", job_id, exc)
+        # Before a handed-back job can start elsewhere, and before the store closes.
+        await self._end_abandoned()
+        for job_id in handed_back:
+            log.info("job %s handed back to the queue", job_id)
+            if self.queue.distributed:
+                try:
+                    await self.queue.enqueue(job_id)
+                except Exception as exc:  # the sweeper re-enqueues it later
+                    log.warning("job %s not re-enqueued (%s)", job_id, exc)
         if self._listener is not None:
             await self._listener
             self._listener = None
         self.queue.set_handler(None)
+        _LIVE.discard(self.worker_id)
         if self._own_converter and self._converter is not None:
             await self._converter.aclose()
             self._converter = None

@@ -21,6 +21,7 @@ from knowledge.embeddings.local import LocalEmbedder
 from knowledge.service import KnowledgeService
 from knowledge.vectorstore.edge import EdgeVectorStore
 from orchestrator.jobs.service import JobService
+from orchestrator.jobs.worker import new_worker_id
 from orchestrator.runtime import OrchestratorRuntime
 from orchestrator.settings import OrchestratorSettings
 from orchestrator_client.models import DocumentRequest, Job
@@ -114,6 +115,20 @@ async def idle(make_settings: SettingsFactory) -> AsyncIterator[OrchestratorRunt
     """A runtime without workers: its jobs stay queued until a test moves them."""
     async with running(make_settings(), workers=False) as runtime:
         yield runtime
+
+
+def dead_worker_id() -> str:
+    """The id a worker of a process of this machine that has ended would have had."""
+    ended = subprocess.Popen(["true"])
+    ended.wait()
+    host, _pid, namespace, tail = new_worker_id().split(":")
+    return f"{host}:{ended.pid}:{namespace}:{tail}"
+
+
+def worker_id_of(pid: int, host: str | None = None) -> str:
+    """A well-formed worker id for a process ``pid`` of this machine (or of ``host``)."""
+    this_host, _pid, namespace, tail = new_worker_id().split(":")
+    return f"{host or this_host}:{pid}:{namespace}:{tail}"
 
 
 def text_request(text: str, filename: str = "note.txt", **extra: Any) -> DocumentRequest:

@@ -1,18 +1,20 @@
-"""The runtime's readiness, metrics and the worker entry point's refusals."""
+"""The runtime's readiness, metrics and the entry points' refusals and start-up failures."""
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
 from prometheus_client import REGISTRY
+from pydantic import ValidationError
 
 from knowledge.embeddings.local import LocalEmbedder
 from orchestrator.main import run_worker
 from orchestrator.settings import OrchestratorSettings
 from orchestrator_client.models import JobStatus
 from tests.orchestrator.jobs.conftest import SettingsFactory, running, text_request
-from tests.support import free_port
+from tests.support import SHIELD, free_port, server_env
 
 
 @pytest.fixture
@@ -33,10 +35,13 @@ async def test_ready_when_store_queue_vector_store_and_embedder_answer(
 
 
 async def test_redis_down_is_reported_and_jobs_are_still_accepted(
-    make_settings: SettingsFactory,
+    make_settings: SettingsFactory, tmp_path: Path
 ) -> None:
     # Nothing listens on this port: Redis is "down".
-    settings = make_settings(queue_url=f"redis://127.0.0.1:{free_port()}/0")
+    settings = make_settings(
+        queue_url=f"redis://127.0.0.1:{free_port()}/0",
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'shared' / 'jobs.sqlite3'}",
+    )
     async with running(settings, workers=False) as rt:
         ready = await rt.readiness()
         assert ready["job_store"] == "ok"
@@ -65,8 +70,44 @@ async def test_a_worker_needs_a_queue_and_a_shared_store(
     alone = OrchestratorSettings(data_dir=tmp_path, queue_url=None, database_url=None)
     assert await run_worker(alone) == 2
     assert "SHIELD_QUEUE_URL" in capsys.readouterr().err
-    no_store = OrchestratorSettings(
-        data_dir=tmp_path, queue_url="redis://127.0.0.1:6379/0", database_url=None
+    with pytest.raises(ValidationError, match="SHIELD_QUEUE_URL needs SHIELD_DATABASE_URL"):
+        OrchestratorSettings(
+            data_dir=tmp_path, queue_url="redis://127.0.0.1:6379/0", database_url=None
+        )
+
+
+def _orchestrator(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    args = [SHIELD, "orchestrator", "--host", "127.0.0.1", "--port", str(free_port())]
+    return subprocess.run(
+        args,
+        env=server_env(tmp_path / "data", **env),
+        capture_output=True,
+        text=True,
+        timeout=120,  # guards against a hang only
     )
-    assert await run_worker(no_store) == 2
-    assert "SHIELD_DATABASE_URL" in capsys.readouterr().err
+
+
+def test_the_orchestrator_refuses_a_queue_without_a_shared_job_store(tmp_path: Path) -> None:
+    done = _orchestrator(tmp_path, SHIELD_QUEUE_URL="redis://127.0.0.1:6379/0")
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("shield-mcp: bad configuration: SHIELD_QUEUE_URL")
+    assert "SHIELD_QUEUE_URL needs SHIELD_DATABASE_URL" in lines[0]
+
+
+def test_an_unreachable_job_store_fails_start_up_in_one_line_without_its_password(
+    tmp_path: Path,
+) -> None:
+    port = free_port()  # nothing listens here: the database is "down"
+    password = "pw-d0-not-print"
+    url = f"postgresql://shield:{password}@127.0.0.1:{port}/jobs"
+    done = _orchestrator(tmp_path, SHIELD_DATABASE_URL=url)
+    assert done.returncode == 2, done.stderr
+    output = done.stdout + done.stderr
+    assert "Traceback" not in output
+    assert password not in output
+    line = done.stderr.strip().splitlines()[-1]
+    assert line.startswith("shield-mcp: cannot open the job store at ")
+    assert f"postgresql://127.0.0.1:{port}/jobs" in line
+    assert "SHIELD_DATABASE_URL" in line

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -12,7 +13,7 @@ from orchestrator.jobs.schema import jobs
 from orchestrator.jobs.store import JobStore, utcnow
 from orchestrator.runtime import OrchestratorRuntime
 from orchestrator_client.models import JobStatus, Progress
-from tests.orchestrator.jobs.conftest import text_request
+from tests.orchestrator.jobs.conftest import dead_worker_id, text_request, worker_id_of
 
 
 async def _expire_lease(store: JobStore, job_id: str) -> None:
@@ -124,8 +125,38 @@ async def test_start_of_the_in_process_queue_requeues_what_the_dead_process_left
 ) -> None:
     left_running, _ = await idle.jobs.submit(text_request("was running"))
     left_queued, _ = await idle.jobs.submit(text_request("was queued"))
-    assert await idle.store.claim(left_running.job_id, "dead-process", 3600) is not None
+    assert await idle.store.claim(left_running.job_id, dead_worker_id(), 3600) is not None
     await Sweeper(idle.store, idle.queue, idle.settings).recover_at_start()
     # Re-queued at once, without waiting for the (long) lease.
     assert (await idle.jobs.get(left_running.job_id)).status is JobStatus.queued
     assert (await idle.jobs.get(left_queued.job_id)).status is JobStatus.queued
+
+
+async def test_start_recovery_takes_only_jobs_whose_worker_is_provably_gone(
+    idle: OrchestratorRuntime,
+) -> None:
+    owners = {
+        # May be alive: left to their lease.
+        "other machine": (worker_id_of(os.getpid(), host="another-host.example"), True),
+        "live process here": (worker_id_of(os.getppid()), True),
+        "not a host:pid id": ("some-worker", True),
+        # Certainly gone: re-queued at once.
+        "ended process here": (dead_worker_id(), False),
+        "this process, no such live worker": (worker_id_of(os.getpid()), False),
+    }
+    ids = {}
+    for name, (worker, _) in owners.items():
+        job, _ = await idle.jobs.submit(text_request(name))
+        assert await idle.store.claim(job.job_id, worker, 3600) is not None
+        ids[name] = job.job_id
+    lapsed, _ = await idle.jobs.submit(text_request("lease lapsed"))
+    assert await idle.store.claim(lapsed.job_id, "some-worker", 3600) is not None
+    await _expire_lease(idle.store, lapsed.job_id)
+
+    await Sweeper(idle.store, idle.queue, idle.settings).recover_at_start()
+
+    for name, (_, kept) in owners.items():
+        job = await idle.jobs.get(ids[name])
+        expected = JobStatus.running if kept else JobStatus.queued
+        assert job.status is expected, name
+    assert (await idle.jobs.get(lapsed.job_id)).status is JobStatus.queued

@@ -24,7 +24,13 @@ from orchestrator_client.models import (
     JobStatus,
 )
 from tests.documents import PHRASES, write_docx, write_truncated_pdf
-from tests.orchestrator.jobs.conftest import SettingsFactory, running, text_request, until
+from tests.orchestrator.jobs.conftest import (
+    SettingsFactory,
+    dead_worker_id,
+    running,
+    text_request,
+    until,
+)
 from tests.sites import serve_site
 from tests.support import StubService
 
@@ -194,7 +200,7 @@ async def test_jobs_of_a_dead_worker_are_recovered(
     #    of the in-process queue re-queues it at once.
     async with running(settings, workers=False) as idle:
         left, _ = await idle.jobs.submit(text_request("left running by a crash"))
-        assert await idle.store.claim(left.job_id, "dead-process", 3600) is not None
+        assert await idle.store.claim(left.job_id, dead_worker_id(), 3600) is not None
     async with running(settings, local_embedder, workers=True, converter=converter) as rt:
         restarted = await until(rt.jobs, left.job_id)
         assert restarted.status is JobStatus.succeeded, restarted.error
@@ -246,3 +252,25 @@ async def test_graceful_stop_hands_back_jobs_that_outlast_the_grace(
             done = await until(rt.jobs, job.job_id)
     assert done.status is JobStatus.succeeded, done.error
     assert done.attempts == 1 and done.result is not None and done.result.pages >= 1
+
+
+async def test_a_second_process_on_the_same_job_store_leaves_live_jobs_alone(
+    make_settings: SettingsFactory,
+    local_embedder: LocalEmbedder,
+    converter: Converter,
+    tmp_path: Path,
+) -> None:
+    # Two servers with the in-process queue sharing one job database (as two stdio servers
+    # on one data dir with SHIELD_QDRANT_URL do); here one process, two runtimes.
+    shared = f"sqlite+aiosqlite:///{tmp_path / 'shared' / 'jobs.sqlite3'}"
+    first = make_settings(data_dir=tmp_path / "a", database_url=shared)
+    second = make_settings(data_dir=tmp_path / "b", database_url=shared)
+    with serve_site(pages=6, delay=0.3) as site:
+        async with running(first, local_embedder, workers=True, converter=converter) as a:
+            job, _ = await a.jobs.submit(CrawlRequest(url=site.url, max_pages=6, max_depth=2))
+            await until(a.jobs, job.job_id, lambda j: j.status is JobStatus.running)
+            async with running(second, local_embedder, workers=True, converter=converter) as b:
+                assert (await b.jobs.get(job.job_id)).status is JobStatus.running
+                done = await until(a.jobs, job.job_id)
+    assert done.status is JobStatus.succeeded, done.error
+    assert done.attempts == 1, "the second process's start took the first one's running job"
