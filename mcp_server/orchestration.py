@@ -75,7 +75,7 @@ class OrchestratorLink:
             else:
                 self._client = self._remote_client()
         except KnowledgeError as exc:
-            self._failure = str(exc)
+            self._failure = f"{exc} The next call tries again."
             log.error("orchestrator unavailable: %s", exc)
         except Exception as exc:
             self._failure = (

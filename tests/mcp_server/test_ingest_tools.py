@@ -173,7 +173,8 @@ async def test_a_job_store_down_at_boot_is_retried_by_a_later_call(
     try:
         async with Client(build_server(settings)) as client:
             message = await error_of(client, "get_job_status", job_id=str(uuid.uuid4()))
-            assert "failed to start" in message and "tries again" in message
+            assert "cannot open the job store" in message and "tries again" in message
+            assert database in message  # names what to fix
             subprocess.run([*PSQL, "-c", f'CREATE DATABASE "{database}"'], check=True)
             message = await error_of(client, "get_job_status", job_id=str(uuid.uuid4()))
             assert "No job with id" in message  # the orchestrator answered this time
