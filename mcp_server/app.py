@@ -13,8 +13,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp
 
 from knowledge.service import KnowledgeService
-from mcp_server.auth import BearerAuth
-from mcp_server.body_limit import BodyLimit
+from mcp_server.auth import limit_body, require_token
 from mcp_server.ingest_tools import INGEST_TOOL_NAMES, register_ingest_tools
 from mcp_server.metrics import declare_tools
 from mcp_server.middleware import ToolCallMiddleware
@@ -84,7 +83,7 @@ def build_http_app(
             runtime.orchestrator.app,
             loopback_only=settings.mcp_token is None and not settings.allow_unauthenticated,
         )
-    app = BodyLimit(app, settings.max_request_bytes)
+    app = limit_body(app, settings.max_request_bytes)
     if settings.mcp_token is not None:
-        app = BearerAuth(app, settings.mcp_token.get_secret_value())
+        app = require_token(app, settings.mcp_token.get_secret_value())
     return app

@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 
-from orchestrator.http.auth import BearerAuth
-from orchestrator.http.body_limit import BodyLimit
+from orchestrator.http.auth import refuse_too_large, refuse_unauthorized
 from orchestrator.http.errors import GuardedRoute, install_error_handlers
+from orchestrator.http.guards import BearerAuth, BodyLimit
 from orchestrator.http.metrics import RequestMetrics
 from orchestrator.http.routes import register_routes
 from orchestrator.settings import OrchestratorSettings
@@ -41,8 +41,12 @@ def build_app(runtime: OrchestratorRuntime, settings: OrchestratorSettings) -> F
     install_error_handlers(app)
     register_routes(app, runtime, settings)
     # Added last = outermost: metrics see every answer, auth answers before the body is read.
-    app.add_middleware(BodyLimit, max_bytes=max_body_bytes(settings))
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes(settings), refuse=refuse_too_large)
     if settings.orchestrator_token is not None:
-        app.add_middleware(BearerAuth, token=settings.orchestrator_token.get_secret_value())
+        app.add_middleware(
+            BearerAuth,
+            token=settings.orchestrator_token.get_secret_value(),
+            refuse=refuse_unauthorized,
+        )
     app.add_middleware(RequestMetrics)
     return app

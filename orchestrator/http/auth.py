@@ -1,20 +1,17 @@
-"""Bearer-token auth for every route but the liveness probe (SHIELD_ORCHESTRATOR_TOKEN).
+"""The orchestrator's answers for the shared guards (SHIELD_ORCHESTRATOR_TOKEN, body cap).
 
-An ASGI middleware rather than a FastAPI dependency: it answers before the body is read or
-parsed, and it covers every path (unknown ones and /openapi.json too). The OpenAPI schema
-learns about the scheme through ``documented_bearer``, a dependency that checks nothing.
+The guards are ASGI middleware (``guards.py``) rather than FastAPI dependencies: they answer
+before the body is read or parsed, and cover every path (unknown ones and /openapi.json
+too). The OpenAPI schema learns about the scheme through ``documented_bearer``, a
+dependency that checks nothing.
 """
 
 from __future__ import annotations
 
-import hmac
-
 from fastapi.security import HTTPBearer
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Send
 
 from orchestrator.http.replies import send_error
-
-OPEN_PATHS = frozenset({"/health"})
 
 documented_bearer = HTTPBearer(
     auto_error=False,
@@ -23,30 +20,27 @@ documented_bearer = HTTPBearer(
 )
 
 
-class BearerAuth:
-    def __init__(self, app: ASGIApp, token: str) -> None:
-        self.app = app
-        self._expected = token.encode()
+async def refuse_unauthorized(send: Send, supplied: bool) -> None:
+    message = (
+        "The bearer token is not the orchestrator's; check SHIELD_ORCHESTRATOR_TOKEN."
+        if supplied
+        else "Send the header 'Authorization: Bearer <SHIELD_ORCHESTRATOR_TOKEN>'."
+    )
+    await send_error(
+        send,
+        401,
+        "unauthorized",
+        message,
+        headers=((b"www-authenticate", b'Bearer realm="shield-orchestrator"'),),
+    )
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope.get("path") in OPEN_PATHS:
-            await self.app(scope, receive, send)
-            return
-        supplied = dict(scope.get("headers") or []).get(b"authorization", b"")
-        scheme, _, credentials = supplied.strip().partition(b" ")
-        # The scheme is case-insensitive (RFC 7235); the token is compared in constant time.
-        if scheme.lower() == b"bearer" and hmac.compare_digest(credentials.strip(), self._expected):
-            await self.app(scope, receive, send)
-            return
-        message = (
-            "The bearer token is not the orchestrator's; check SHIELD_ORCHESTRATOR_TOKEN."
-            if supplied
-            else "Send the header 'Authorization: Bearer <SHIELD_ORCHESTRATOR_TOKEN>'."
-        )
-        await send_error(
-            send,
-            401,
-            "unauthorized",
-            message,
-            headers=((b"www-authenticate", b'Bearer realm="shield-orchestrator"'),),
-        )
+
+async def refuse_too_large(send: Send, max_bytes: int) -> None:
+    await send_error(
+        send,
+        413,
+        "request_too_large",
+        f"Request bodies are limited to {max_bytes} bytes; uploads to "
+        "SHIELD_MAX_UPLOAD_BYTES of decoded content. Send a larger file by path "
+        "(inside SHIELD_INGEST_ROOTS) or by URL instead.",
+    )

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import math
 
 from starlette.responses import JSONResponse
 from starlette.types import Send
 
+from orchestrator.http.guards import send_json
 from orchestrator_client.models import ErrorBody, JobError
 
 
@@ -34,17 +34,4 @@ async def send_error(
     message: str,
     headers: tuple[tuple[bytes, bytes], ...] = (),
 ) -> None:
-    """The same answer sent from ASGI middleware, before FastAPI is reached."""
-    body = json.dumps(error_payload(code, message)).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                *headers,
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+    await send_json(send, status, error_payload(code, message), headers)
