@@ -6,14 +6,21 @@ Nothing here fails a run: a target is reported as met, not met, or n/a (not meas
 from __future__ import annotations
 
 import json
-import math
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from benchmarks.report import Target, get, ratio
+from benchmarks.report import (
+    Target,
+    fmt,
+    get,
+    note_busy_phases,
+    ratio,
+    render_markdown,
+    render_text,
+    write_files,
+)
 
 Results = dict[str, Any]
 ACCEPT_TOOLS = ("crawl_web", "ingest_doc")
@@ -89,14 +96,8 @@ def targets(results: Results) -> list[Target]:
     return out
 
 
-def _fmt(value: float | None, digits: int = 1) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "—"
-    return f"{value:,.{digits}f}"
-
-
 def _pair(node: Any, path: tuple[str, ...], keys: tuple[str, ...], digits: int = 1) -> str:
-    return " / ".join(_fmt(get(node, *path, key), digits) for key in keys)
+    return " / ".join(fmt(get(node, *path, key), digits) for key in keys)
 
 
 def table(results: Results) -> list[list[str]]:
@@ -116,7 +117,7 @@ def table(results: Results) -> list[list[str]]:
         rows.append(
             [
                 f"calls accepted per second, {many} clients, {label}",
-                _fmt(get(results, "accept", key, "accepted_per_s")),
+                fmt(get(results, "accept", key, "accepted_per_s")),
                 "",
                 "",
             ]
@@ -128,8 +129,8 @@ def table(results: Results) -> list[list[str]]:
             "open breaker, OrchestratorClient.get_job p50 / p99 (µs) "
             "[ref: refused connection, breaker closed, p50]",
             _pair(results, (*c, "stats_us"), PCT),
-            _fmt(refused),
-            _fmt(ratio(get(results, *c, "stats_us", "p50"), refused), 3),
+            fmt(refused),
+            fmt(ratio(get(results, *c, "stats_us", "p50"), refused), 3),
         ]
     )
     m = ("breaker", "mcp")
@@ -139,8 +140,8 @@ def table(results: Results) -> list[list[str]]:
             "open breaker, MCP get_job_status p50 / p99 (ms) "
             "[ref: the 5 calls that opened it, p50]",
             _pair(results, (*m, "stats_ms"), PCT, 2),
-            _fmt(opening, 2),
-            _fmt(ratio(get(results, *m, "stats_ms", "p50"), opening), 2),
+            fmt(opening, 2),
+            fmt(ratio(get(results, *m, "stats_ms", "p50"), opening), 2),
         ]
     )
     tp = results.get("throughput", {})
@@ -158,9 +159,9 @@ def table(results: Results) -> list[list[str]]:
             rows.append(
                 [
                     f"{part}: {rate.replace('_per_s', '/s')} [ref: naive sequential]",
-                    _fmt(get(tp, *srv, rate), 2),
-                    _fmt(get(tp, *nai, rate), 2),
-                    _fmt(ratio(get(tp, *srv, rate), get(tp, *nai, rate)), 2),
+                    fmt(get(tp, *srv, rate), 2),
+                    fmt(get(tp, *nai, rate), 2),
+                    fmt(ratio(get(tp, *srv, rate), get(tp, *nai, rate)), 2),
                 ]
             )
         raw = get(results, "raw_model", part, "chunks_per_s")
@@ -168,64 +169,30 @@ def table(results: Results) -> list[list[str]]:
         rows.append(
             [
                 f"{part}: chunks/s [ref: raw model on the same chunks, batch {batch}]",
-                _fmt(get(tp, *srv, "chunks_per_s"), 2),
-                _fmt(raw, 2),
-                _fmt(ratio(get(tp, *srv, "chunks_per_s"), raw), 2),
+                fmt(get(tp, *srv, "chunks_per_s"), 2),
+                fmt(raw, 2),
+                fmt(ratio(get(tp, *srv, "chunks_per_s"), raw), 2),
             ]
         )
     return rows
 
 
 def markdown(results: Results) -> str:
-    rows = table(results)
-    lines = ["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
-    lines += ["| " + " | ".join(r) + " |" for r in rows[1:]]
-    lines += ["", "| target | measured | goal | met |", "|---|---|---|---|"]
-    for t in results["targets"]:
-        met = {True: "**met**", False: "not met", None: "n/a"}[t["met"]]
-        lines.append(f"| {t['name']} | {_fmt(t['value'], 2)} | {t['target']} | {met} |")
     meta = results["meta"]
-    lines += [
-        "",
+    run_line = (
         f"Run {meta['started']} on {meta['machine']} ({meta.get('duration_s', 0):.0f} s); "
-        f"settings: {json.dumps(meta['settings'], sort_keys=True)}.",
-    ]
-    lines += [f"- {note}" for note in meta["notes"]]
-    return "\n".join(lines) + "\n"
+        f"settings: {json.dumps(meta['settings'], sort_keys=True)}."
+    )
+    return render_markdown(table(results), results, run_line)
 
 
 def text_table(results: Results) -> str:
-    rows = table(results)
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    out = []
-    for n, row in enumerate(rows):
-        cells = [row[0].ljust(widths[0])] + [
-            c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)
-        ]
-        out.append("  ".join(cells))
-        if n == 0:
-            out.append("  ".join("-" * w for w in widths))
-    out.append("")
-    for t in results["targets"]:
-        met = {True: "MET", False: "NOT MET", None: "n/a"}[t["met"]]
-        out.append(f"{met:>8}  {t['name']}: {_fmt(t['value'], 2)} (target {t['target']})")
-    return "\n".join(out)
+    return render_text(table(results), results)
 
 
 def write(results: Results, out_dir: Path) -> tuple[Path, Path]:
     results["targets"] = [t.as_dict() for t in targets(results)]
-    waits = results["meta"].get("quiet_waits", [])
-    busy = [w["before"] for w in waits if w.get("busy", 0) > 0.15]
-    if busy:
-        results["meta"]["notes"].append(
-            "Other work kept the machine busy (>15 % of its CPU) past the wait before: "
-            + ", ".join(busy)
-            + ". Those figures are noisy."
-        )
-    out_dir.mkdir(parents=True, exist_ok=True)
+    note_busy_phases(results)
     paths = (out_dir / "ingest-latest.json", out_dir / "ingest-latest.md")
-    for path, text in zip(paths, (json.dumps(results, indent=2), markdown(results)), strict=True):
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(text)
-        os.replace(tmp, path)
+    write_files(results, markdown(results), *paths)
     return paths

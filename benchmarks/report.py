@@ -129,7 +129,7 @@ def targets(results: Results) -> list[Target]:
     return out
 
 
-def _fmt(value: float | None, digits: int = 1) -> str:
+def fmt(value: float | None, digits: int = 1) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "—"
     return f"{value:,.{digits}f}"
@@ -140,11 +140,11 @@ def _row(label: str, results: Results, path: tuple[str, ...], digits: int = 1) -
     base, peer, shield = (get(sv, name, *path) for name in ("baseline", "peer", "shield"))
     return [
         label,
-        _fmt(base, digits),
-        _fmt(peer, digits),
-        _fmt(shield, digits),
-        _fmt(ratio(shield, peer), 2),
-        _fmt(ratio(shield, base), 2),
+        fmt(base, digits),
+        fmt(peer, digits),
+        fmt(shield, digits),
+        fmt(ratio(shield, peer), 2),
+        fmt(ratio(shield, base), 2),
     ]
 
 
@@ -175,9 +175,9 @@ def table(results: Results) -> list[list[str]]:
     best_batch = results.get("raw_model", {}).get("best_batch", "?")
     rows.append(_row(f"store @{first} (chunks/s)", results, ("store", "chunks_per_s")))
     batch = results["meta"]["settings"]["batch"]
-    rows.append([f"raw int8 model, batch {batch} (chunks/s)", "", "", _fmt(raw), "", ""])
+    rows.append([f"raw int8 model, batch {batch} (chunks/s)", "", "", fmt(raw), "", ""])
     rows.append(
-        [f"raw int8 model, best batch ({best_batch}) (chunks/s)", "", "", _fmt(best), "", ""]
+        [f"raw int8 model, best batch ({best_batch}) (chunks/s)", "", "", fmt(best), "", ""]
     )
     if len(results["meta"]["sizes"]) > 1:
         last = results["meta"]["sizes"][-1]
@@ -201,27 +201,21 @@ def table(results: Results) -> list[list[str]]:
     return rows
 
 
-def markdown(results: Results) -> str:
-    rows = table(results)
+def render_markdown(rows: list[list[str]], results: Results, run_line: str) -> str:
+    """The figures table, the targets table, then the run line and the notes."""
     lines = ["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
     lines += ["| " + " | ".join(r) + " |" for r in rows[1:]]
     lines += ["", "| target | measured | goal | met |", "|---|---|---|---|"]
     for t in results["targets"]:
         met = {True: "**met**", False: "not met", None: "n/a"}[t["met"]]
-        value = _fmt(t["value"], 2)
-        lines.append(f"| {t['name']} | {value} | {t['target']} | {met} |")
-    meta = results["meta"]
-    lines += [
-        "",
-        f"Run {meta['started']} on {meta['machine']}; settings: "
-        f"{json.dumps(meta['settings'], sort_keys=True)}.",
-    ]
-    lines += [f"- {note}" for note in meta["notes"]]
+        lines.append(f"| {t['name']} | {fmt(t['value'], 2)} | {t['target']} | {met} |")
+    lines += ["", run_line]
+    lines += [f"- {note}" for note in results["meta"]["notes"]]
     return "\n".join(lines) + "\n"
 
 
-def text_table(results: Results) -> str:
-    rows = table(results)
+def render_text(rows: list[list[str]], results: Results) -> str:
+    """The figures as aligned columns, then one line per target."""
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     out = []
     for n, row in enumerate(rows):
@@ -234,13 +228,11 @@ def text_table(results: Results) -> str:
     out.append("")
     for t in results["targets"]:
         met = {True: "MET", False: "NOT MET", None: "n/a"}[t["met"]]
-        out.append(f"{met:>8}  {t['name']}: {_fmt(t['value'], 2)} (target {t['target']})")
+        out.append(f"{met:>8}  {t['name']}: {fmt(t['value'], 2)} (target {t['target']})")
     return "\n".join(out)
 
 
-def write(results: Results, out_dir: Path) -> tuple[Path, Path]:
-    results["targets"] = [t.as_dict() for t in targets(results)]
-    results["cross_check"] = cross_check(results)
+def note_busy_phases(results: Results) -> None:
     waits = results["meta"].get("quiet_waits", [])
     busy = [w["before"] for w in waits if w.get("busy", 0) > 0.15]
     if busy:
@@ -249,6 +241,34 @@ def write(results: Results, out_dir: Path) -> tuple[Path, Path]:
             + ", ".join(busy)
             + ". Those figures are noisy."
         )
+
+
+def write_files(results: Results, markdown_text: str, json_path: Path, md_path: Path) -> None:
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    for path, text in ((json_path, json.dumps(results, indent=2)), (md_path, markdown_text)):
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text(text)
+        os.replace(tmp, path)
+
+
+def markdown(results: Results) -> str:
+    meta = results["meta"]
+    run_line = (
+        f"Run {meta['started']} on {meta['machine']}; settings: "
+        f"{json.dumps(meta['settings'], sort_keys=True)}."
+    )
+    return render_markdown(table(results), results, run_line)
+
+
+def text_table(results: Results) -> str:
+    return render_text(table(results), results)
+
+
+def write(results: Results, out_dir: Path) -> tuple[Path, Path]:
+    results["targets"] = [t.as_dict() for t in targets(results)]
+    results["cross_check"] = cross_check(results)
+    note_busy_phases(results)
+    waits = results["meta"].get("quiet_waits", [])
     waited = sum(max(0.0, w.get("waited_s", 0) - 1.0) for w in waits)  # 1 s is the sample
     if waited > 2:
         results["meta"]["notes"].append(f"Waited {waited:.0f} s in all for a quiet machine.")
@@ -258,10 +278,6 @@ def write(results: Results, out_dir: Path) -> tuple[Path, Path]:
             f"{check['top1_agreement']:.0%} of {check['probes']} probe queries; their top-10 "
             f"lists overlap {check['overlap_at_10']:.0%}."
         )
-    out_dir.mkdir(parents=True, exist_ok=True)
     paths = (out_dir / "latest.json", out_dir / "latest.md")
-    for path, text in zip(paths, (json.dumps(results, indent=2), markdown(results)), strict=True):
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(text)
-        os.replace(tmp, path)
+    write_files(results, markdown(results), *paths)
     return paths
