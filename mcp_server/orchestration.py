@@ -32,6 +32,7 @@ log = logging.getLogger("shield.orchestration")
 ORCHESTRATOR_MODULES = ("fastapi", "sqlalchemy", "aiosqlite", "taskiq", "docling", "crawl4ai")
 EMBEDDED_BASE_URL = "http://orchestrator.embedded"
 RESTART_AFTER_SECONDS = 10.0
+START_DELAY_SECONDS = 3.0
 
 
 class OrchestratorLink:
@@ -46,16 +47,29 @@ class OrchestratorLink:
         self._failed_at = 0.0
         self._service: KnowledgeService | None = None
         self._app: ASGIApp | None = None
+        self._wanted = asyncio.Event()
 
     @property
     def embedded(self) -> bool:
         return self.settings.orchestrator_url is None
 
     def start(self, service: KnowledgeService) -> None:
-        """Begin starting up in the background: the MCP server answers meanwhile."""
+        """Start in the background once asked for, or START_DELAY_SECONDS after start-up.
+
+        Not at once: importing the orchestrator (SQLAlchemy, FastAPI, taskiq) takes over a
+        second of CPU and would hold up the client's first initialize and tools/list. Jobs
+        queued before a restart resume after the delay even if no one calls.
+        """
         if self._starting is None:
             self._service = service
-            self._starting = asyncio.get_running_loop().create_task(self._start(service))
+            self._starting = asyncio.get_running_loop().create_task(self._delayed(service))
+
+    async def _delayed(self, service: KnowledgeService) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wanted.wait(), START_DELAY_SECONDS)
+        # Committed: from here on stop() waits for the start instead of cancelling it.
+        self._wanted.set()
+        await self._start(service)
 
     async def _start(self, service: KnowledgeService) -> None:
         self._failure = None
@@ -127,6 +141,7 @@ class OrchestratorLink:
     async def client(self) -> OrchestratorClient:
         if self._starting is None:
             raise DependencyUnavailable("The orchestrator link has not been started.")
+        self._wanted.set()
         await asyncio.shield(self._starting)
         due = self._failed_at + RESTART_AFTER_SECONDS
         if self._client is None and self._service is not None and time.monotonic() >= due:
@@ -142,6 +157,7 @@ class OrchestratorLink:
         """The in-process orchestrator's ASGI app, once started (None if remote or failed)."""
         if self._starting is None:
             return None
+        self._wanted.set()
         await asyncio.shield(self._starting)
         return self._app
 
@@ -154,10 +170,13 @@ class OrchestratorLink:
 
     async def stop(self) -> None:
         if self._starting is not None:
-            try:
+            if not self._wanted.is_set():
+                # Still waiting out the delay (a short-lived process): nothing to start.
+                self._starting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._starting
-            finally:
-                self._starting = None
+            self._starting = None
+            self._wanted.clear()
         if self._client is not None:
             await self._client.aclose()
             self._client = None
