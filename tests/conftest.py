@@ -26,3 +26,11 @@ def data_dir(tmp_path: Path) -> Path:
     path = tmp_path / "data"
     path.mkdir()
     return path
+
+
+@pytest.fixture
+def docs_dir(tmp_path: Path) -> Path:
+    """A directory for documents to ingest (tests make it an ingest root)."""
+    path = tmp_path / "docs"
+    path.mkdir()
+    return path

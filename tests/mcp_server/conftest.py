@@ -24,13 +24,6 @@ async def client(request: pytest.FixtureRequest, data_dir: Path) -> AsyncIterato
 
 
 @pytest.fixture
-def docs_dir(tmp_path: Path) -> Path:
-    path = tmp_path / "docs"
-    path.mkdir()
-    return path
-
-
-@pytest.fixture
 async def ingest_client(data_dir: Path, docs_dir: Path) -> AsyncIterator[Client]:
     """The embedded default: orchestrator, job store, queue and workers in this process.
 

@@ -99,13 +99,6 @@ async def serving(app: Any, port: int | None = None) -> AsyncIterator[str]:
 
 
 @pytest.fixture
-def docs_dir(tmp_path: Path) -> Path:
-    path = tmp_path / "docs"
-    path.mkdir()
-    return path
-
-
-@pytest.fixture
 def settings(data_dir: Path, docs_dir: Path) -> OrchestratorSettings:
     return make_settings(data_dir, docs_dir)
 
