@@ -9,9 +9,9 @@ import pytest
 
 from knowledge.breakers import Breaker
 from orchestrator_client.client import OrchestratorClient
-from tests.orchestrator.http.conftest import Api, idle, settings
+from tests.orchestrator.http.conftest import Api, guarded_url, idle, settings
 
-__all__ = ["Api", "breaker", "idle", "idle_client", "settings"]
+__all__ = ["Api", "breaker", "guarded_url", "idle", "idle_client", "settings"]
 
 
 @pytest.fixture

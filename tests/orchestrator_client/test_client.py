@@ -12,12 +12,11 @@ import httpx
 import pytest
 
 from knowledge.breakers import Breaker
-from knowledge.embeddings.local import LocalEmbedder
 from knowledge.errors import DependencyRejected, InvalidInput
 from orchestrator.errors import JobConflict, JobNotFound
 from orchestrator_client.client import OrchestratorClient
 from orchestrator_client.models import CrawlRequest, DocumentRequest, Job, JobStatus
-from tests.orchestrator.http.conftest import SITE, TOKEN, Api, api_for, make_settings, serving
+from tests.orchestrator.http.conftest import SITE, TOKEN, Api, serving
 
 HANG_GUARD_SECONDS = 60.0
 
@@ -111,26 +110,14 @@ async def test_ready_reports_components(idle_client: OrchestratorClient) -> None
     assert set(report["components"].values()) == {"ok"}
 
 
-@pytest.fixture
-async def guarded(
-    data_dir: Path, docs_dir: Path, local_embedder: LocalEmbedder
-) -> AsyncIterator[str]:
-    settings = make_settings(data_dir, docs_dir, orchestrator_token=TOKEN)
-    async with (
-        api_for(settings, local_embedder, workers=False) as api,
-        serving(api.app) as url,
-    ):
-        yield url
-
-
 async def test_token_is_sent_and_a_wrong_one_says_what_to_check(
-    guarded: str, breaker: Breaker
+    guarded_url: str, breaker: Breaker
 ) -> None:
-    async with OrchestratorClient(guarded, token=TOKEN, breaker=breaker) as client:
+    async with OrchestratorClient(guarded_url, token=TOKEN, breaker=breaker) as client:
         accepted = await client.submit(crawl())
         assert (await client.get_job(accepted.job_id)).status is JobStatus.queued
     wrong = "not-the-token"
-    async with OrchestratorClient(guarded, token=wrong, breaker=breaker) as client:
+    async with OrchestratorClient(guarded_url, token=wrong, breaker=breaker) as client:
         for _ in range(7):  # more than the threshold: a refusal is no outage
             with pytest.raises(DependencyRejected) as caught:
                 await client.list_jobs()

@@ -161,3 +161,16 @@ def error_of(response: httpx.Response) -> dict[str, str]:
     assert set(body["error"]) == {"code", "message"}, body
     error: dict[str, str] = body["error"]
     return error
+
+
+@pytest.fixture
+async def guarded_url(
+    data_dir: Path, docs_dir: Path, local_embedder: LocalEmbedder
+) -> AsyncIterator[str]:
+    """A real uvicorn server of an orchestrator that needs TOKEN."""
+    settings = make_settings(data_dir, docs_dir, orchestrator_token=TOKEN)
+    async with (
+        api_for(settings, local_embedder, workers=False) as api,
+        serving(api.app) as url,
+    ):
+        yield url

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -11,18 +10,6 @@ import pytest
 
 from knowledge.embeddings.local import LocalEmbedder
 from tests.orchestrator.http.conftest import TOKEN, api_for, crawl, error_of, make_settings, serving
-
-
-@pytest.fixture
-async def guarded_url(
-    data_dir: Path, docs_dir: Path, local_embedder: LocalEmbedder
-) -> AsyncIterator[str]:
-    settings = make_settings(data_dir, docs_dir, orchestrator_token=TOKEN)
-    async with (
-        api_for(settings, local_embedder, workers=False) as api,
-        serving(api.app) as url,
-    ):
-        yield url
 
 
 @pytest.mark.parametrize("header", [None, "Bearer wrong-token", f"Basic {TOKEN}", TOKEN])
