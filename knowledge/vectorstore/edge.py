@@ -16,7 +16,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -31,13 +31,16 @@ from knowledge.vectorstore.base import (
     check_collection_name,
     pick_vector,
 )
+from knowledge.vectorstore.edge_engine import (
+    engine_filter,
+    field_value,
+    is_bool_match,
+    shielded,
+)
 from knowledge.vectorstore.filters import (
     MAX_INDEXED_FIELDS,
     Condition,
     IndexKind,
-    Match,
-    MatchAny,
-    Range,
     index_kind,
 )
 
@@ -52,35 +55,6 @@ DEFAULT_INDEXED_FIELDS = ("source",)
 MAX_BOOL_WINDOW = 20_000
 FLUSH_INTERVAL = 5.0  # seconds
 ID_PAGE = 1000  # ids per retrieve or scroll call
-
-
-def _field_value(payload: dict[str, Any], dotted: str) -> Any:
-    value: Any = payload.get("metadata") or {}
-    for part in dotted.split("."):
-        if not isinstance(value, dict):
-            return None
-        value = value.get(part)
-    return value
-
-
-def _shielded(fn: Callable[..., T], *args: Any) -> T:
-    """Run an engine call; a Rust panic becomes an ordinary exception.
-
-    pyo3 raises panics as ``PanicException``, a BaseException: left alone it passes every
-    ``except Exception`` and takes the MCP transport down with it.
-    """
-    try:
-        return fn(*args)
-    except Exception:
-        raise
-    except (KeyboardInterrupt, SystemExit):
-        raise
-    except BaseException as exc:
-        raise RuntimeError(f"the embedded Qdrant engine failed: {exc!r}") from exc
-
-
-def _is_bool_match(cond: Condition) -> bool:
-    return isinstance(cond, Match) and isinstance(cond.value, bool)
 
 
 class _Collection:
@@ -198,7 +172,7 @@ class EdgeVectorStore(VectorStore):
             log.warning("could not index %s as %s", key, kind, exc_info=True)
 
     async def ensure_collection(self, name: str, spec: CollectionSpec) -> str:
-        opened = await asyncio.to_thread(_shielded, self._open, name, spec)
+        opened = await asyncio.to_thread(shielded, self._open, name, spec)
         assert opened is not None
         return opened[1]
 
@@ -252,26 +226,14 @@ class EdgeVectorStore(VectorStore):
 
     async def upsert(self, name: str, vector_name: str, points: Sequence[StoredPoint]) -> None:
         if points:
-            await asyncio.to_thread(_shielded, self._upsert, name, vector_name, points)
+            await asyncio.to_thread(shielded, self._upsert, name, vector_name, points)
 
     # -- reading -------------------------------------------------------------------------
 
     def _edge_filter(self, coll: _Collection, conditions: Sequence[Condition]) -> Any:
-        from qdrant_edge import FieldCondition, Filter, MatchValue, RangeFloat
-        from qdrant_edge import MatchAny as EdgeMatchAny
-
-        must: list[Any] = []
         for cond in conditions:
-            key = f"metadata.{cond.field}"
             self._index(coll, cond.field, index_kind(cond))
-            if isinstance(cond, Match):
-                must.append(FieldCondition(key=key, match=MatchValue(cond.value)))
-            elif isinstance(cond, MatchAny):
-                must.append(FieldCondition(key=key, match=EdgeMatchAny(cond.as_list())))
-            elif isinstance(cond, Range):
-                rng = RangeFloat(gt=cond.gt, gte=cond.gte, lt=cond.lt, lte=cond.lte)
-                must.append(FieldCondition(key=key, range=rng))
-        return Filter(must=must) if must else None
+        return engine_filter(conditions)
 
     def _search(
         self,
@@ -289,8 +251,8 @@ class EdgeVectorStore(VectorStore):
             coll = self._get(name)
         except KeyError:
             return []
-        in_python = [c for c in conditions if _is_bool_match(c)]
-        in_engine = [c for c in conditions if not _is_bool_match(c)]
+        in_python = [c for c in conditions if is_bool_match(c)]
+        in_engine = [c for c in conditions if not is_bool_match(c)]
         engine_filter = self._edge_filter(coll, in_engine)
 
         def query(window: int, skip: int) -> list[SearchHit]:
@@ -316,7 +278,7 @@ class EdgeVectorStore(VectorStore):
             kept = [
                 h
                 for h in hits
-                if all(_field_value(h.payload, c.field) is c.value for c in in_python)  # type: ignore[union-attr]
+                if all(field_value(h.payload, c.field) is c.value for c in in_python)  # type: ignore[union-attr]
             ]
             if len(kept) >= wanted or len(hits) < window:
                 return kept[offset:wanted]
@@ -343,7 +305,7 @@ class EdgeVectorStore(VectorStore):
         score_threshold: float | None = None,
     ) -> list[SearchHit]:
         return await asyncio.to_thread(
-            _shielded,
+            shielded,
             self._search,
             name,
             vector_name,
@@ -363,7 +325,7 @@ class EdgeVectorStore(VectorStore):
             return 0
 
     async def count(self, name: str) -> int:
-        return await asyncio.to_thread(_shielded, self._count, name)
+        return await asyncio.to_thread(shielded, self._count, name)
 
     def _existing_ids(self, name: str, ids: Sequence[str]) -> set[str]:
         try:
@@ -379,7 +341,7 @@ class EdgeVectorStore(VectorStore):
     async def existing_ids(self, name: str, ids: Sequence[str]) -> set[str]:
         if not ids:
             return set()
-        return await asyncio.to_thread(_shielded, self._existing_ids, name, ids)
+        return await asyncio.to_thread(shielded, self._existing_ids, name, ids)
 
     def _source_ids(self, name: str, source: str) -> set[str]:
         from qdrant_edge import FieldCondition, Filter, MatchValue, ScrollRequest
@@ -405,7 +367,7 @@ class EdgeVectorStore(VectorStore):
                 return found
 
     async def source_ids(self, name: str, source: str) -> set[str]:
-        return await asyncio.to_thread(_shielded, self._source_ids, name, source)
+        return await asyncio.to_thread(shielded, self._source_ids, name, source)
 
     def _delete(self, name: str, ids: Sequence[str]) -> None:
         from qdrant_edge import UpdateOperation
@@ -418,7 +380,7 @@ class EdgeVectorStore(VectorStore):
 
     async def delete(self, name: str, ids: Sequence[str]) -> None:
         if ids:
-            await asyncio.to_thread(_shielded, self._delete, name, ids)
+            await asyncio.to_thread(shielded, self._delete, name, ids)
 
     # -- closing -------------------------------------------------------------------------
 
