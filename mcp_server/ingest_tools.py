@@ -11,6 +11,7 @@ from fastmcp.exceptions import ToolError
 from mcp.types import ToolAnnotations
 from pydantic import Field, ValidationError
 
+from mcp_server.middleware import describe_errors
 from mcp_server.models import JobAcceptedOutput, JobStatusOutput
 from mcp_server.tools import CollectionArg, translated_errors
 from orchestrator_client.models import CrawlRequest, DocumentRequest, Job, JobAccepted
@@ -29,15 +30,6 @@ _HINTS = {
     "failed": "The job failed; error.message says why and what to change.",
     "cancelled": "The job was cancelled.",
 }
-
-
-def _readable(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors():
-        where = ".".join(str(p) for p in err.get("loc", ()))
-        msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
-        parts.append(f"{where}: {msg}" if where else msg)
-    return "Invalid arguments: " + "; ".join(parts)
 
 
 def _accepted(accepted: JobAccepted) -> JobAcceptedOutput:
@@ -117,7 +109,7 @@ def register_ingest_tools(
                     mode=mode,
                 )
             except ValidationError as exc:
-                raise ToolError(_readable(exc)) from None
+                raise ToolError(describe_errors(exc.errors())) from None
             return _accepted(await (await client()).submit(request))
 
     @mcp.tool(
@@ -174,7 +166,7 @@ def register_ingest_tools(
                     }
                 )
             except ValidationError as exc:
-                raise ToolError(_readable(exc)) from None
+                raise ToolError(describe_errors(exc.errors())) from None
             return _accepted(await (await client()).submit(request))
 
     @mcp.tool(

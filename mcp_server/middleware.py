@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from fastmcp.exceptions import NotFoundError, ToolError, ValidationError
@@ -18,17 +19,21 @@ from mcp_server.metrics import TOOL_CALLS, TOOL_DURATION
 log = logging.getLogger("shield.tools")
 
 
+def describe_errors(errors: Iterable[Mapping[str, Any]]) -> str:
+    """pydantic's report as one line per bad argument."""
+    parts = []
+    for err in errors:
+        where = ".".join(str(p) for p in err.get("loc", ()) if p != "call")
+        msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+        parts.append(f"{where}: {msg}" if where else msg)
+    return "Invalid arguments: " + "; ".join(parts)
+
+
 def _describe_validation(exc: ValidationError) -> str:
-    """Turn pydantic's report into one line per bad argument."""
     cause: Any = exc.__cause__ or exc
     errors = getattr(cause, "errors", None)
-    if callable(errors):
-        parts = []
-        for err in errors():
-            where = ".".join(str(p) for p in err.get("loc", ()) if p != "call") or "arguments"
-            parts.append(f"{where}: {err.get('msg', 'invalid')}")
-        if parts:
-            return "Invalid arguments: " + "; ".join(parts)
+    if callable(errors) and errors():
+        return describe_errors(errors())
     return f"Invalid arguments: {exc}"
 
 

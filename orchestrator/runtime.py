@@ -215,25 +215,12 @@ class OrchestratorRuntime:
 
     async def readiness(self) -> dict[str, str]:
         """Component -> "ok" or what is wrong and what to do."""
-        out: dict[str, str] = {}
-        try:
-            await self.store.ping()
-            out["job_store"] = "ok"
-        except Exception as exc:
-            log.warning("job store unreachable: %s", exc)
-            out["job_store"] = (
-                f"unreachable ({type(exc).__name__}); check SHIELD_DATABASE_URL and that the "
-                "database is running"
-            )
-        try:
-            await self.queue.ping()
-            out["queue"] = "ok"
-        except Exception as exc:
-            log.warning("queue unreachable: %s", exc)
-            out["queue"] = (
-                f"unreachable ({type(exc).__name__}); check SHIELD_QUEUE_URL and that Redis "
-                "is running"
-            )
+        out = {
+            "job_store": await _probe(
+                self.store.ping(), "SHIELD_DATABASE_URL and that the database is running"
+            ),
+            "queue": await _probe(self.queue.ping(), "SHIELD_QUEUE_URL and that Redis is running"),
+        }
         if self.run_workers and self._service is not None:
             service = self._service
             out["vector_store"] = await _probe(
