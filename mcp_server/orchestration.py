@@ -23,6 +23,8 @@ from knowledge.wiring import make_breaker, missing_modules
 from mcp_server.settings import ServerSettings
 
 if TYPE_CHECKING:
+    import httpx
+
     from orchestrator.runtime import OrchestratorRuntime
     from orchestrator_client.client import OrchestratorClient
 
@@ -105,7 +107,6 @@ class OrchestratorLink:
 
         from orchestrator.http.app import build_app
         from orchestrator.runtime import OrchestratorRuntime
-        from orchestrator_client.client import OrchestratorClient
 
         runtime = OrchestratorRuntime(self.settings, service=service, run_workers=None)
         try:
@@ -117,25 +118,24 @@ class OrchestratorLink:
             raise
         self._runtime = runtime
         self._app = build_app(runtime, self.settings)
-        token = self.settings.orchestrator_token
-        return OrchestratorClient(
-            EMBEDDED_BASE_URL,
-            token=token.get_secret_value() if token else None,
-            timeout=self.settings.orchestrator_timeout,
-            breaker=make_breaker(self.settings, "orchestrator"),
-            transport=httpx.ASGITransport(app=self._app),
-        )
+        return self._make_client(EMBEDDED_BASE_URL, httpx.ASGITransport(app=self._app))
 
     def _remote_client(self) -> OrchestratorClient:
+        assert self.settings.orchestrator_url is not None
+        return self._make_client(self.settings.orchestrator_url)
+
+    def _make_client(
+        self, base_url: str, transport: httpx.AsyncBaseTransport | None = None
+    ) -> OrchestratorClient:
         from orchestrator_client.client import OrchestratorClient
 
-        assert self.settings.orchestrator_url is not None
         token = self.settings.orchestrator_token
         return OrchestratorClient(
-            self.settings.orchestrator_url,
+            base_url,
             token=token.get_secret_value() if token else None,
             timeout=self.settings.orchestrator_timeout,
             breaker=make_breaker(self.settings, "orchestrator"),
+            transport=transport,
         )
 
     async def client(self) -> OrchestratorClient:

@@ -15,12 +15,14 @@ from knowledge.errors import DependencyUnavailable, KnowledgeError
 from knowledge.redact import safe_url
 from knowledge.service import KnowledgeService
 from orchestrator.jobs.execution import Runner
+from orchestrator.jobs.metrics import declare_kinds
 from orchestrator.jobs.queue import JobQueue
 from orchestrator.jobs.recovery import Sweeper
 from orchestrator.jobs.service import Changes, JobService
 from orchestrator.jobs.store import JobStore
 from orchestrator.jobs.worker import Worker
 from orchestrator.settings import OrchestratorSettings
+from orchestrator_client.models import JobKind
 
 if TYPE_CHECKING:
     from orchestrator.pipeline.convert import Converter
@@ -82,6 +84,7 @@ class OrchestratorRuntime:
         self.changes = Changes()
         self.store.on_change = self.changes.notify
         self.jobs = JobService(self.store, self.queue, settings, changes=self.changes)
+        declare_kinds([kind.value for kind in JobKind])
         self.worker: Worker | None = None
         self._service = service
         self._own_service = False

@@ -178,10 +178,7 @@ class OrchestratorClient:
             except httpx.TransportError as exc:
                 raise _failure(exc, self._where, method, path, limit) from exc
             if response.status_code >= 500 and response.status_code not in ok_statuses:
-                raise DependencyFailure(
-                    f"The orchestrator at {self._where} failed on {method} {path} "
-                    f"(HTTP {response.status_code}): {server_message(response)}"
-                )
+                raise _server_failure(self._where, method, path, response)
             if 400 <= response.status_code < 500:
                 return response  # judged outside the breaker: not the orchestrator's fault
             return _parse(lambda raw: parse(json.loads(raw)), response.content, self._where, path)
@@ -202,11 +199,15 @@ class OrchestratorClient:
         if response.status_code >= 500:
             await response.aread()
             await response.aclose()
-            raise DependencyFailure(
-                f"The orchestrator at {self._where} failed on GET {path} "
-                f"(HTTP {response.status_code}): {server_message(response)}"
-            )
+            raise _server_failure(self._where, "GET", path, response)
         return response
+
+
+def _server_failure(where: str, method: str, path: str, response: httpx.Response) -> Exception:
+    return DependencyFailure(
+        f"The orchestrator at {where} failed on {method} {path} "
+        f"(HTTP {response.status_code}): {server_message(response)}"
+    )
 
 
 def _job_path(job_id: str) -> str:

@@ -14,8 +14,7 @@ from typing import TYPE_CHECKING
 from starlette.responses import StreamingResponse
 
 from knowledge.errors import KnowledgeError
-from orchestrator.http.replies import error_payload
-from orchestrator_client.models import ErrorBody, Job
+from orchestrator_client.models import ErrorBody, Job, JobError
 
 if TYPE_CHECKING:
     from orchestrator.jobs.service import JobService
@@ -35,7 +34,7 @@ def job_event(job: Job) -> bytes:
 
 
 def error_event(code: str, message: str) -> bytes:
-    body = ErrorBody.model_validate(error_payload(code, message))
+    body = ErrorBody(error=JobError(code=code, message=message))
     return f"event: error\ndata: {body.model_dump_json()}\n\n".encode()
 
 

@@ -15,7 +15,8 @@ from starlette.responses import JSONResponse, StreamingResponse
 from knowledge.errors import InvalidInput
 from orchestrator.http.auth import documented_bearer
 from orchestrator.http.events import job_events_response
-from orchestrator.http.replies import error_payload
+from orchestrator.http.replies import retry_after_header
+from orchestrator.jobs.service import MAX_KEY_CHARS
 from orchestrator.settings import OrchestratorSettings
 from orchestrator_client.models import (
     ErrorBody,
@@ -33,7 +34,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("shield.orchestrator.http")
 
 READY_TIMEOUT_SECONDS = 10.0
-MAX_IDEMPOTENCY_KEY_CHARS = 200
 MAX_JOB_ID_CHARS = 200
 
 
@@ -87,7 +87,7 @@ def register_routes(
             str | None,
             Header(
                 min_length=1,
-                max_length=MAX_IDEMPOTENCY_KEY_CHARS,
+                max_length=MAX_KEY_CHARS,
                 description="Repeat a request with the same key to get the same job back.",
             ),
         ] = None,
@@ -196,9 +196,9 @@ def register_routes(
         body = Readiness(
             status="not_ready",
             components=components,
-            error=JobError.model_validate(error_payload("not_ready", message)["error"]),
+            error=JobError(code="not_ready", message=message),
         )
-        return JSONResponse(body.model_dump(), status_code=503, headers={"Retry-After": "5"})
+        return JSONResponse(body.model_dump(), status_code=503, headers=retry_after_header(None))
 
     @app.get(
         "/metrics",

@@ -72,10 +72,6 @@ class SqlBase:
             raise RuntimeError("the job store is not open; call open() first")
         return self._engine
 
-    @property
-    def dialect(self) -> str:
-        return make_url(self.url).get_backend_name()
-
     async def open(self) -> None:
         if self._engine is not None:
             return

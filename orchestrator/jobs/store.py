@@ -258,12 +258,9 @@ class JobStore(SqlBase):
 
     # -- recovery -----------------------------------------------------------------------
 
-    async def expired_leases(
-        self, now: datetime | None = None, *, except_worker: str | None = None
-    ) -> list[tuple[str, int]]:
-        now = now or utcnow()
+    async def expired_leases(self, *, except_worker: str | None = None) -> list[tuple[str, int]]:
         query = sa.select(jobs.c.id, jobs.c.attempts).where(
-            jobs.c.status == JobStatus.running.value, jobs.c.lease_expires_at < now
+            jobs.c.status == JobStatus.running.value, jobs.c.lease_expires_at < utcnow()
         )
         if except_worker is not None:
             query = query.where(jobs.c.worker_id != except_worker)

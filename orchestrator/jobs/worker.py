@@ -109,10 +109,6 @@ class Worker:
         self._converter: Converter | None = converter
         self._own_converter = converter is None
 
-    @property
-    def running(self) -> list[str]:
-        return list(self._running)
-
     async def start(self) -> None:
         if self._converter is None:
             from orchestrator.pipeline.convert import Converter

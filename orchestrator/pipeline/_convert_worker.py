@@ -25,6 +25,7 @@ from orchestrator.pipeline.chunking import (
     chunk_paged_document,
     document_title,
     make_chunker,
+    make_tokenizer,
 )
 
 # Set before docling (and huggingface_hub, transformers) are imported: the child never
@@ -68,8 +69,9 @@ class _Worker:
         from docling.datamodel.base_models import InputFormat
         from docling.document_converter import DocumentConverter
 
-        self.chunker = make_chunker(max_tokens)
-        self.page_chunker = make_chunker(max_tokens, merge=False)
+        tokenizer = make_tokenizer(max_tokens)  # reads the tokenizer file once for both
+        self.chunker = make_chunker(tokenizer)
+        self.page_chunker = make_chunker(tokenizer, merge=False)
         self.office = DocumentConverter(
             allowed_formats=[
                 InputFormat(FORMATS[t][0]) for t in ("docx", "pptx", "xlsx", "html", "md", "csv")

@@ -43,7 +43,7 @@ def content_budget(max_tokens: int) -> int:
     return max(8, max_tokens - SPECIAL_TOKENS)
 
 
-def make_tokenizer(max_tokens: int, path: Path | None = None) -> Any:
+def make_tokenizer(max_tokens: int) -> Any:
     """A docling ``BaseTokenizer`` over the model's tokenizer file (no hub, no transformers)."""
     from docling_core.transforms.chunker.tokenizer.base import BaseTokenizer
     from pydantic import ConfigDict, PrivateAttr
@@ -72,14 +72,14 @@ def make_tokenizer(max_tokens: int, path: Path | None = None) -> Any:
             # semchunk (docling's plain-text splitter) accepts a token-counting callable.
             return self.count_tokens
 
-    return ModelTokenizer(file=str(path or tokenizer_path()), limit=content_budget(max_tokens))
+    return ModelTokenizer(file=str(tokenizer_path()), limit=content_budget(max_tokens))
 
 
-def make_chunker(max_tokens: int, path: Path | None = None, *, merge: bool = True) -> HybridChunker:
-    """HybridChunker over the model's tokenizer; ``merge`` joins small peers (same headings)."""
+def make_chunker(tokenizer: Any, *, merge: bool = True) -> HybridChunker:
+    """HybridChunker over ``make_tokenizer``'s tokenizer; ``merge`` joins small peers."""
     from docling_core.transforms.chunker.hybrid_chunker import HybridChunker
 
-    return HybridChunker(tokenizer=make_tokenizer(max_tokens, path), merge_peers=merge)
+    return HybridChunker(tokenizer=tokenizer, merge_peers=merge)
 
 
 def _first_page(doc_chunk: Any) -> int | None:
@@ -118,7 +118,7 @@ def chunk_document(chunker: HybridChunker, document: Any) -> list[Chunk]:
 def chunk_paged_document(chunker: HybridChunker, document: Any) -> list[Chunk]:
     """Chunks that never span a page break, so ``page`` is where the passage is.
 
-    ``chunker`` must not merge peers itself (``make_chunker(merge=False)``): its merge
+    ``chunker`` must not merge peers itself (``make_chunker(..., merge=False)``): its merge
     crosses pages (a PDF without headings would become page-spanning runs). Neighbours
     are merged here instead, while they share headings and page and fit the budget.
     """

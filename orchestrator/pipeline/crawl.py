@@ -19,7 +19,7 @@ from urllib.parse import urldefrag, urlsplit, urlunsplit
 from knowledge.errors import InvalidInput
 from orchestrator.errors import FetchFailed
 from orchestrator.pipeline.crawl_browser import run_to_end
-from orchestrator.pipeline.netsafety import resolve_checked
+from orchestrator.pipeline.netsafety import refused_reason, resolve_checked
 from orchestrator_client.models import PageFailure
 
 BROWSER_MISSING = (
@@ -95,7 +95,7 @@ async def _final_url_refusal(url: str, allow_private: bool) -> str | None:
     try:
         await resolve_checked(url, allow_private=False)
     except (InvalidInput, FetchFailed) as exc:
-        return "refused: " + str(exc).split(" refused: ", 1)[-1]
+        return refused_reason(exc)
     return None
 
 

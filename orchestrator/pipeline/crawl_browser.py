@@ -30,7 +30,7 @@ from typing import Any
 
 from knowledge.errors import InvalidInput
 from orchestrator.errors import FetchFailed
-from orchestrator.pipeline.netsafety import resolve_checked
+from orchestrator.pipeline.netsafety import refused_reason, resolve_checked
 
 BROWSER_START_TIMEOUT = 20.0  # seconds for Chromium to open its DevTools port
 BROWSER_STOP_TIMEOUT = 5.0  # seconds between SIGTERM and SIGKILL
@@ -233,7 +233,7 @@ class RouteGuard:
         try:
             await resolve_checked(url, allow_private=False)
         except (InvalidInput, FetchFailed) as exc:
-            self.refused.setdefault(url, "refused: " + str(exc).split(" refused: ", 1)[-1])
+            self.refused.setdefault(url, refused_reason(exc))
             await route.abort("blockedbyclient")
             return
         await route.continue_()

@@ -35,6 +35,7 @@ from orchestrator.pipeline.netsafety import (
     ALLOW_HINT,
     non_public_reason,
     refuse_if_private,
+    refused_reason,
     resolve_checked,
 )
 
@@ -135,11 +136,6 @@ class SafeHTTPStrategy(AsyncHTTPCrawlerStrategy):  # type: ignore[misc]
             timeout = getattr(config, "page_timeout", None)
             self.failures[url] = failure_reason(exc, timeout / 1000 if timeout else None)
             raise
-
-
-def refused_reason(exc: BaseException) -> str:
-    """'refused: <why>' from a refusal message, without the URL it starts with."""
-    return "refused: " + str(exc).split(" refused: ", 1)[-1]
 
 
 def failure_reason(exc: BaseException, timeout: float | None) -> str:

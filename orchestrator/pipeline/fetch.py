@@ -32,18 +32,17 @@ class Fetched:
     content_type: str | None
 
 
-def _pinned_request(client: httpx.AsyncClient, url: str, address: str) -> tuple[httpx.Request, str]:
+def _pinned_request(client: httpx.AsyncClient, url: str, address: str) -> httpx.Request:
     target = httpx.URL(url)
     host_header = target.netloc.decode("ascii")
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    request = client.build_request(
+    return client.build_request(
         "GET",
         target.copy_with(host=str(ip)),
         headers={"Host": host_header, "User-Agent": USER_AGENT},
         # The certificate is checked against the real host name, not the address.
         extensions={"sni_hostname": target.host} if target.scheme == "https" else None,
     )
-    return request, host_header
 
 
 def _tls_error(exc: BaseException) -> ssl.SSLError | None:
@@ -82,7 +81,7 @@ async def _send(client: httpx.AsyncClient, url: str, addresses: list[str]) -> ht
     """Send to the first address that accepts a connection."""
     last: httpx.ConnectError | None = None
     for address in addresses:
-        request, _ = _pinned_request(client, url, address)
+        request = _pinned_request(client, url, address)
         try:
             return await client.send(request, stream=True)
         except httpx.ConnectError as exc:

@@ -18,7 +18,6 @@ from knowledge.errors import InvalidInput
 from orchestrator_client.models import DocType
 
 BINARY = frozenset({DocType.pdf, DocType.docx, DocType.pptx, DocType.xlsx})
-TEXT = frozenset({DocType.html, DocType.md, DocType.csv, DocType.txt})
 
 EXTENSIONS: dict[str, DocType] = {
     ".pdf": DocType.pdf,

@@ -170,3 +170,8 @@ async def resolve_checked(url: str, *, allow_private: bool) -> list[str]:
 async def check_url(url: str, *, allow_private: bool) -> None:
     """Refuse (InvalidInput) a URL that is not http(s), does not resolve, or is not public."""
     await resolve_checked(url, allow_private=allow_private)
+
+
+def refused_reason(exc: BaseException) -> str:
+    """'refused: <why>' from a refusal message, without the URL it starts with."""
+    return "refused: " + str(exc).split(" refused: ", 1)[-1]
