@@ -32,7 +32,7 @@ from orchestrator_client.models import (
 
 log = logging.getLogger(__name__)
 
-MAX_KEY_CHARS = 255
+MAX_KEY_CHARS = 200
 MAX_PAGE = 100
 POLL_SECONDS = 0.2
 
