@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -11,6 +10,13 @@ from typing import Any
 
 from knowledge.embeddings.base import Embedder
 from knowledge.errors import InvalidInput
+from knowledge.validation import (
+    DEFAULT_METADATA_LIMITS,
+    MetadataLimits,
+    check_metadata,
+    check_text,
+    check_unicode,
+)
 from knowledge.vectorstore.base import (
     CollectionSpec,
     StoredPoint,
@@ -25,7 +31,7 @@ from knowledge.vectorstore.ids import content_hash, point_id
 class Limits:
     max_batch: int = 256
     max_text_chars: int = 100_000
-    max_metadata_bytes: int = 16_384
+    metadata: MetadataLimits = DEFAULT_METADATA_LIMITS
     max_query_chars: int = 4_000
     max_limit: int = 100
     max_offset: int = 10_000
@@ -86,38 +92,6 @@ class FindResult:
         return following
 
 
-def check_metadata(index: int | None, metadata: Any, limits: Limits) -> dict[str, Any]:
-    where = "metadata" if index is None else f"documents[{index}].metadata"
-    if metadata is None:
-        return {}
-    if not isinstance(metadata, Mapping):
-        raise InvalidInput(f"{where} must be an object of key/value pairs.")
-    if any(not isinstance(k, str) or not k for k in metadata):
-        raise InvalidInput(f"{where} keys must be non-empty strings.")
-    try:
-        encoded = json.dumps(metadata, allow_nan=False, ensure_ascii=False)
-    except (TypeError, ValueError) as exc:
-        raise InvalidInput(f"{where} must be plain JSON ({exc}).") from None
-    if len(encoded.encode()) > limits.max_metadata_bytes:
-        raise InvalidInput(
-            f"{where} is {len(encoded.encode())} bytes; the limit is "
-            f"{limits.max_metadata_bytes}. Keep metadata to short descriptive fields."
-        )
-    return dict(metadata)
-
-
-def _check_text(index: int | None, text: Any, limits: Limits) -> str:
-    where = "text" if index is None else f"documents[{index}].text"
-    if not isinstance(text, str) or not text.strip():
-        raise InvalidInput(f"{where} is empty; give the text to store.")
-    if len(text) > limits.max_text_chars:
-        raise InvalidInput(
-            f"{where} has {len(text)} characters; the limit is {limits.max_text_chars}. "
-            "Split long documents into passages and store them as a batch."
-        )
-    return text
-
-
 class KnowledgeService:
     def __init__(
         self,
@@ -148,17 +122,16 @@ class KnowledgeService:
         for i, doc in enumerate(documents):
             if not isinstance(doc, Mapping):
                 raise InvalidInput(f"documents[{i}] must be an object with 'text' and 'metadata'.")
-            out.append(
-                Document(
-                    _check_text(i, doc.get("text"), self.limits),
-                    check_metadata(i, doc.get("metadata"), self.limits),
-                )
-            )
+            out.append(self._document(f"documents[{i}].", doc.get("text"), doc.get("metadata")))
         return out
 
     def single_document(self, text: Any, metadata: Any) -> Document:
+        return self._document("", text, metadata)
+
+    def _document(self, where: str, text: Any, metadata: Any) -> Document:
         return Document(
-            _check_text(None, text, self.limits), check_metadata(None, metadata, self.limits)
+            check_text(f"{where}text", text, self.limits.max_text_chars),
+            check_metadata(f"{where}metadata", metadata, self.limits.metadata),
         )
 
     async def _vector_name(self, collection: str) -> str:
@@ -173,6 +146,10 @@ class KnowledgeService:
         self, documents: Sequence[Document], collection: str | None = None
     ) -> StoreResult:
         name = self._collection(collection)
+        # Checked here too, whoever built the documents (the pipeline adds its own keys):
+        # nothing the engine cannot read back may reach it.
+        for i, doc in enumerate(documents):
+            self._document(f"documents[{i}].", doc.text, doc.metadata)
         # Embed before touching the store: a failed embedding leaves nothing behind,
         # not even an empty collection.
         vectors = await self.embedder.embed_documents([d.text for d in documents])
@@ -258,6 +235,7 @@ class KnowledgeService:
             raise InvalidInput(
                 f"query has {len(query)} characters; the limit is {lim.max_query_chars}."
             )
+        check_unicode("query", query)
         if not 1 <= limit <= lim.max_limit:
             raise InvalidInput(f"limit must be between 1 and {lim.max_limit} (got {limit}).")
         if not 0 <= offset <= lim.max_offset:

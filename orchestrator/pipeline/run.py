@@ -7,7 +7,7 @@ request of their kind arrives, so neither drags its libraries into the other's p
 from __future__ import annotations
 
 from knowledge.errors import InvalidInput
-from knowledge.service import Limits, check_metadata
+from knowledge.validation import check_metadata
 from knowledge.vectorstore.base import check_collection_name
 from orchestrator.pipeline.context import JobContext
 from orchestrator.pipeline.ingest import PIPELINE_KEYS
@@ -25,7 +25,7 @@ def _check_common(request: CrawlRequest | DocumentRequest, settings: Orchestrato
                 f"Collection name {name!r}: the embedded store keeps collections in "
                 f"directories, so names are lowercase; use {name.lower()!r}."
             )
-    check_metadata(None, request.metadata, Limits(max_metadata_bytes=16_384))
+    check_metadata("metadata", request.metadata)
     clashes = sorted(PIPELINE_KEYS & set(request.metadata))
     if clashes:
         raise InvalidInput(
