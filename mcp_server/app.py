@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastmcp import FastMCP
+from fastmcp.server.middleware import Middleware
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -16,7 +17,7 @@ from knowledge.service import KnowledgeService
 from mcp_server.auth import limit_body, require_token
 from mcp_server.ingest_tools import INGEST_TOOL_NAMES, register_ingest_tools
 from mcp_server.metrics import declare_tools
-from mcp_server.middleware import ToolCallMiddleware
+from mcp_server.middleware import ToolCallMiddleware, Unavailable
 from mcp_server.orchestrator_routes import OrchestratorRoutes
 from mcp_server.runtime import Runtime
 from mcp_server.settings import ServerSettings
@@ -32,11 +33,18 @@ INSTRUCTIONS = (
 ALL_TOOLS = TOOL_NAMES + INGEST_TOOL_NAMES
 
 
-def build_server(settings: ServerSettings, runtime: Runtime | None = None) -> FastMCP:
+def build_server(
+    settings: ServerSettings, runtime: Runtime | None = None, *, unavailable: str | None = None
+) -> FastMCP:
+    """The MCP server; with ``unavailable``, one that lists its tools but answers every
+    call with that message (a stdio client shows it; an exit shows "Connection closed")."""
     runtime = runtime or Runtime(settings)
 
     @asynccontextmanager
     async def lifespan(_server: FastMCP) -> AsyncIterator[dict[str, Any]]:
+        if unavailable is not None:
+            yield {}  # nothing was started, nothing to stop
+            return
         runtime.start()
         runtime.start_orchestrator()
         try:
@@ -44,11 +52,17 @@ def build_server(settings: ServerSettings, runtime: Runtime | None = None) -> Fa
         finally:
             await runtime.stop()
 
+    middleware: list[Middleware] = [ToolCallMiddleware(ALL_TOOLS)]
+    instructions = INSTRUCTIONS
+    if unavailable is not None:
+        # Inside the metrics middleware: the refused calls are still counted and logged.
+        middleware.append(Unavailable(unavailable))
+        instructions = f"This server cannot work: {unavailable}\n\n{INSTRUCTIONS}"
     mcp = FastMCP(
         "shield-mcp",
-        instructions=INSTRUCTIONS,
+        instructions=instructions,
         lifespan=lifespan,
-        middleware=[ToolCallMiddleware(ALL_TOOLS)],
+        middleware=middleware,
         mask_error_details=True,
     )
 

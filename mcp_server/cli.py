@@ -133,12 +133,17 @@ async def _serve(args: argparse.Namespace) -> int:
 
     logs.configure(settings.log_level, settings.log_format)
     runtime = Runtime(settings)
+    unavailable: str | None = None
     try:
         runtime.start()  # fail now, not at the first tool call, if the data dir is taken
     except KnowledgeError as exc:
         print(f"shield-mcp: {exc}", file=sys.stderr)
-        return 2
-    mcp = build_server(settings, runtime)
+        if args.transport != "stdio":
+            return 2
+        # A stdio client (Claude Desktop) would only say "Connection closed": serve, and
+        # answer every call with the reason instead.
+        unavailable = f"{exc} Restart this server once that is fixed."
+    mcp = build_server(settings, runtime, unavailable=unavailable)
     store = "Qdrant server" if settings.qdrant_url else f"embedded store in {settings.data_dir}"
     log.info(
         "shield-mcp serving over %s; %s; embedder %s/%s",
@@ -149,7 +154,7 @@ async def _serve(args: argparse.Namespace) -> int:
     )
     if args.transport == "stdio":
         await mcp.run_stdio_async(show_banner=False)
-        return 0
+        return 0 if unavailable is None else 2
     import uvicorn
 
     config = uvicorn.Config(

@@ -85,3 +85,18 @@ class ToolCallMiddleware(Middleware):
                 extra={"tool": tool, "status": status, "duration_ms": duration_ms},
             )
             request_id.reset(token)
+
+
+class Unavailable(Middleware):
+    """Answers every tool call with one message: the server cannot work (its data dir is
+    taken, say). Over stdio the client then shows why, instead of "Connection closed"."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+    async def on_call_tool(
+        self,
+        context: MiddlewareContext[mt.CallToolRequestParams],
+        call_next: CallNext[mt.CallToolRequestParams, ToolResult],
+    ) -> ToolResult:
+        raise ToolError(self.message)
