@@ -41,3 +41,9 @@ class DataDirInUse(KnowledgeError):
     """Another process holds the embedded store's data directory."""
 
     code = "data_dir_in_use"
+
+
+class CollectionDamaged(KnowledgeError):
+    """The embedded store holds a payload it cannot read back (written by an old version)."""
+
+    code = "collection_damaged"

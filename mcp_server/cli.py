@@ -49,6 +49,12 @@ def _parser() -> argparse.ArgumentParser:
         help="Bind a non-loopback address without SHIELD_ORCHESTRATOR_TOKEN (not recommended).",
     )
     sub.add_parser("worker", help="Run a worker taking jobs from SHIELD_QUEUE_URL.")
+    repair = sub.add_parser(
+        "repair",
+        help="Repair embedded collections holding passages that cannot be read back "
+        "(stop the server first).",
+    )
+    repair.add_argument("collections", nargs="*", help="Collections to repair (default: all).")
     return parser
 
 
@@ -170,7 +176,41 @@ async def _serve(args: argparse.Namespace) -> int:
     return 0 if server.started else 1
 
 
-_COMMANDS = {"serve": _serve, "orchestrator": _orchestrator, "worker": _worker}
+async def _repair(args: argparse.Namespace) -> int:
+    from knowledge.settings import KnowledgeSettings
+    from knowledge.vectorstore.edge_repair import repair_collections
+
+    settings = _settings(KnowledgeSettings)
+    if settings is None:
+        return 2
+    if settings.qdrant_url:
+        print("shield-mcp: repair works on the embedded store; unset SHIELD_QDRANT_URL.")
+        return 2
+    try:
+        reports = await asyncio.to_thread(repair_collections, settings.data_dir, args.collections)
+    except KnowledgeError as exc:
+        print(f"shield-mcp: {exc}", file=sys.stderr)
+        return 2
+    for report in reports:
+        state = "repaired" if report.changed else "ok"
+        print(f"{report.collection}: {state}, {report.points} passages")
+        for pid, source in report.removed.items():
+            print(
+                f"  removed unreadable passage {pid} (source {source or 'unknown'}): store it again"
+            )
+        for pid in report.clipped:
+            print(f"  clipped metadata nested deeper than the engine keeps: {pid}")
+        if report.kept_copy is not None:
+            print(f"  it did not load and was rebuilt; the original is kept at {report.kept_copy}")
+    return 0
+
+
+_COMMANDS = {
+    "serve": _serve,
+    "orchestrator": _orchestrator,
+    "worker": _worker,
+    "repair": _repair,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
+from knowledge.errors import CollectionDamaged
+from knowledge.vectorstore.edge_repair import is_damage
 from knowledge.vectorstore.filters import Condition, Match, MatchAny, Range
 
 T = TypeVar("T")
@@ -19,19 +21,30 @@ def field_value(payload: dict[str, Any], dotted: str) -> Any:
     return value
 
 
+DAMAGED = (
+    "The embedded store holds a passage whose metadata is nested too deeply to read back "
+    "(written by a version without metadata limits), so searches of its collection fail. "
+    "Stop the server and run `shield-mcp repair` (with the same SHIELD_DATA_DIR): it removes "
+    "such passages and lists their sources, to store again."
+)
+
+
 def shielded(fn: Callable[..., T], *args: Any) -> T:
     """Run an engine call; a Rust panic becomes an ordinary exception.
 
     pyo3 raises panics as ``PanicException``, a BaseException: left alone it passes every
-    ``except Exception`` and takes the MCP transport down with it.
+    ``except Exception`` and takes the MCP transport down with it. A payload the engine
+    cannot decode becomes CollectionDamaged, which says how to repair it.
     """
     try:
         return fn(*args)
-    except Exception:
-        raise
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException as exc:
+        if is_damage(exc) or "recursion limit exceeded" in str(exc):
+            raise CollectionDamaged(DAMAGED) from exc
+        if isinstance(exc, Exception):
+            raise
         raise RuntimeError(f"the embedded Qdrant engine failed: {exc!r}") from exc
 
 

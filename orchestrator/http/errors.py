@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from knowledge.errors import (
+    CollectionDamaged,
     CollectionMismatch,
     DataDirInUse,
     DependencyRejected,
@@ -38,6 +39,7 @@ _STATUS: list[tuple[type[KnowledgeError], int]] = [
     (CollectionMismatch, 409),
     (InvalidInput, 422),
     (DependencyUnavailable, 503),
+    (CollectionDamaged, 503),
     (DataDirInUse, 503),
     (DependencyRejected, 502),
 ]
