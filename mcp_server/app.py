@@ -14,7 +14,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp
 
 from knowledge.service import KnowledgeService
-from mcp_server.auth import limit_body, require_token
+from mcp_server.auth import MCP_PATH, limit_body, require_token
+from mcp_server.body_cap import raise_sdk_body_cap
 from mcp_server.ingest_tools import INGEST_TOOL_NAMES, register_ingest_tools
 from mcp_server.metrics import declare_tools
 from mcp_server.middleware import ToolCallMiddleware, Unavailable
@@ -90,7 +91,9 @@ def build_http_app(
 ) -> ASGIApp:
     # "auto" checks Host and Origin on a loopback-bound server: without it any web page
     # the user opens could reach the knowledge base through DNS rebinding.
-    app: ASGIApp = mcp.http_app(path="/mcp", host_origin_protection="auto")
+    mcp_app = mcp.http_app(path=MCP_PATH, host_origin_protection="auto")
+    raise_sdk_body_cap(mcp_app, settings.max_request_bytes)
+    app: ASGIApp = mcp_app
     if runtime is not None and runtime.orchestrator.embedded:
         app = OrchestratorRoutes(
             app,

@@ -8,9 +8,11 @@ orchestrator's API.
 
 from __future__ import annotations
 
-from starlette.types import ASGIApp, Send
+from starlette.types import ASGIApp, Scope, Send
 
 from orchestrator.http.guards import BearerAuth, BodyLimit, send_json
+
+MCP_PATH = "/mcp"
 
 
 async def _unauthorized(send: Send, _supplied: bool) -> None:
@@ -25,16 +27,28 @@ async def _unauthorized(send: Send, _supplied: bool) -> None:
     )
 
 
-async def _too_large(send: Send, max_bytes: int) -> None:
-    await send_json(
-        send,
-        413,
-        {
-            "error": "request_too_large",
-            "message": f"Request bodies are limited to {max_bytes} bytes "
-            "(SHIELD_MAX_REQUEST_BYTES); send fewer or shorter documents per call.",
-        },
+def too_large_message(max_bytes: int) -> str:
+    return (
+        f"Request too large: this server takes at most {max_bytes} bytes per request "
+        "(SHIELD_MAX_REQUEST_BYTES). Send fewer or shorter documents per qdrant_store call; "
+        "for a large file, put it in a directory listed in SHIELD_INGEST_ROOTS and give its "
+        "path as ingest_doc's source, or give its URL."
     )
+
+
+async def _too_large(scope: Scope, send: Send, max_bytes: int) -> None:
+    if str(scope.get("path", "")).startswith(MCP_PATH):
+        # A JSON-RPC error: MCP clients show its message (a bare 413 becomes "Server
+        # returned an error response"). The id is unknown without reading the body; the
+        # SDK client puts its request's own id on a null one.
+        payload: dict[str, object] = {
+            "jsonrpc": "2.0",
+            "id": None,
+            "error": {"code": -32600, "message": too_large_message(max_bytes)},
+        }
+    else:
+        payload = {"error": "request_too_large", "message": too_large_message(max_bytes)}
+    await send_json(send, 413, payload)
 
 
 def require_token(app: ASGIApp, token: str) -> ASGIApp:

@@ -22,6 +22,13 @@ DATABASE_SCHEMES = (
     "sqlite:///",
 )
 QUEUE_SCHEMES = ("redis://", "rediss://", "unix://")
+# Base64 grows content by 4/3; the rest of a JSON request (metadata, names) gets the slack.
+REQUEST_SLACK_BYTES = 256 * 1024
+
+
+def upload_request_bytes(max_upload_bytes: int) -> int:
+    """The largest request body that carries one upload of ``max_upload_bytes``."""
+    return max_upload_bytes * 4 // 3 + REQUEST_SLACK_BYTES
 
 
 class OrchestratorSettings(KnowledgeSettings):

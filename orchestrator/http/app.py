@@ -16,18 +16,16 @@ from orchestrator.http.errors import GuardedRoute, install_error_handlers
 from orchestrator.http.guards import BearerAuth, BodyLimit
 from orchestrator.http.metrics import RequestMetrics
 from orchestrator.http.routes import register_routes
-from orchestrator.settings import OrchestratorSettings
+from orchestrator.settings import OrchestratorSettings, upload_request_bytes
 
 if TYPE_CHECKING:
     from orchestrator.runtime import OrchestratorRuntime
 
 TITLE = "shield-mcp orchestrator"
-# Base64 grows content by 4/3; the rest of the JSON request (metadata, names) gets the slack.
-BODY_SLACK_BYTES = 256 * 1024
 
 
 def max_body_bytes(settings: OrchestratorSettings) -> int:
-    return settings.max_upload_bytes * 4 // 3 + BODY_SLACK_BYTES
+    return upload_request_bytes(settings.max_upload_bytes)
 
 
 def build_app(runtime: OrchestratorRuntime, settings: OrchestratorSettings) -> FastAPI:

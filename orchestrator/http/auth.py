@@ -9,7 +9,7 @@ dependency that checks nothing.
 from __future__ import annotations
 
 from fastapi.security import HTTPBearer
-from starlette.types import Send
+from starlette.types import Scope, Send
 
 from orchestrator.http.replies import send_error
 
@@ -35,7 +35,7 @@ async def refuse_unauthorized(send: Send, supplied: bool) -> None:
     )
 
 
-async def refuse_too_large(send: Send, max_bytes: int) -> None:
+async def refuse_too_large(_scope: Scope, send: Send, max_bytes: int) -> None:
     await send_error(
         send,
         413,

@@ -17,7 +17,8 @@ OPEN_PATHS = frozenset({"/health"})
 
 # (send, whether the request carried an Authorization header at all)
 AuthRefusal = Callable[[Send, bool], Awaitable[None]]
-SizeRefusal = Callable[[Send, int], Awaitable[None]]
+# (scope, send, the cap in bytes): the refusal may answer in the shape its path speaks
+SizeRefusal = Callable[[Scope, Send, int], Awaitable[None]]
 
 
 async def send_json(
@@ -79,7 +80,7 @@ class BodyLimit:
         if length is not None:
             # The server holds the client to its declared length, so checking it suffices.
             if length.strip().isdigit() and int(length) > self.max_bytes:
-                await self._refuse(send, self.max_bytes)
+                await self._refuse(scope, send, self.max_bytes)
                 return
             await self.app(scope, receive, send)
             return
@@ -94,7 +95,7 @@ class BodyLimit:
             chunk = message.get("body", b"")
             seen += len(chunk)
             if seen > self.max_bytes:
-                await self._refuse(send, self.max_bytes)
+                await self._refuse(scope, send, self.max_bytes)
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):

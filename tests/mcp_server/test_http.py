@@ -10,10 +10,13 @@ from pathlib import Path
 
 import httpx
 import httpx2
+import pytest
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
 from tests.support import SHIELD, running_server, server_env
+
+pytestmark = pytest.mark.slow  # each test starts a server process
 
 TOKEN = "s3cret-token-for-tests"
 
@@ -132,15 +135,19 @@ async def test_oversize_request_bodies_are_refused_before_parsing(
     data_dir: Path, tmp_path: Path
 ) -> None:
     with running_server(
-        data_dir, tmp_path / "server.log", SHIELD_MAX_REQUEST_BYTES="4096"
+        data_dir,
+        tmp_path / "server.log",
+        SHIELD_MAX_REQUEST_BYTES="300000",  # the least that carries one 1 KiB upload
+        SHIELD_MAX_UPLOAD_BYTES="1024",
     ) as server:
         big = httpx.post(
             f"{server.url}/mcp",
-            content=b"x" * 10_000,
+            content=b"x" * 400_000,
             headers={"content-type": "application/json"},
         )
         assert big.status_code == 413
-        assert "SHIELD_MAX_REQUEST_BYTES" in big.json()["message"]
+        # A JSON-RPC error, so that MCP clients show its message.
+        assert "SHIELD_MAX_REQUEST_BYTES" in big.json()["error"]["message"]
         async with http_session(server.url) as session:  # small requests still work
             result = await session.call_tool("qdrant_store", {"text": "small enough"})
             assert not result.is_error
