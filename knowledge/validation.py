@@ -44,6 +44,26 @@ def has_lone_surrogate(text: str) -> bool:
     return False
 
 
+def find_lone_surrogate(value: Any) -> str | None:
+    """The dotted path of the first string (value or key) in ``value`` that is not valid
+    Unicode, "" for ``value`` itself, or None when every string is valid."""
+    stack: list[tuple[Any, str]] = [(value, "")]
+    while stack:
+        item, where = stack.pop()
+        if isinstance(item, str):
+            if has_lone_surrogate(item):
+                return where
+        elif isinstance(item, Mapping):
+            for key, child in item.items():
+                name = f"{where}.{key}" if where else str(key)
+                if isinstance(key, str) and has_lone_surrogate(key):
+                    return name.encode("utf-8", "backslashreplace").decode()
+                stack.append((child, name))
+        elif isinstance(item, list | tuple):
+            stack.extend((child, f"{where}[{i}]") for i, child in enumerate(item))
+    return None
+
+
 def check_unicode(where: str, text: str) -> str:
     if has_lone_surrogate(text):
         raise InvalidInput(

@@ -13,6 +13,8 @@ from urllib.parse import urlsplit
 import idna
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from knowledge.validation import find_lone_surrogate
+
 MAX_URL_CHARS = 2048
 
 
@@ -72,6 +74,19 @@ def check_http_url(value: str, field: str = "url") -> str:
 class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _valid_unicode(cls, data: Any) -> Any:
+        # A JSON "\\ud800" escape decodes to a string that no encoder, database or
+        # engine downstream can take: refuse it here, naming the field.
+        where = find_lone_surrogate(data)
+        if where is not None:
+            raise ValueError(
+                f"{where or 'the request'} is not valid Unicode: it contains a lone "
+                "surrogate code point (such as \\ud800); send proper UTF-8 text"
+            )
+        return data
+
     collection: str | None = Field(
         None, description="Collection to fill; omit for the server's default."
     )
@@ -82,7 +97,9 @@ class _Request(BaseModel):
 
 class CrawlRequest(_Request):
     kind: Literal["crawl"] = "crawl"
-    url: str = Field(description="Start page (http or https).")
+    url: str = Field(
+        min_length=1, max_length=MAX_URL_CHARS, description="Start page (http or https)."
+    )
     max_pages: int = Field(
         10, ge=1, description="Pages to fetch at most; the server caps it (SHIELD_CRAWL_MAX_PAGES)."
     )

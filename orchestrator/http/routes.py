@@ -16,7 +16,7 @@ from knowledge.errors import InvalidInput
 from orchestrator.http.auth import documented_bearer
 from orchestrator.http.events import job_events_response
 from orchestrator.http.replies import retry_after_header
-from orchestrator.jobs.service import MAX_KEY_CHARS
+from orchestrator.jobs.service import MAX_KEY_CHARS, MAX_OFFSET, MAX_PAGE
 from orchestrator.settings import OrchestratorSettings
 from orchestrator_client.models import (
     ErrorBody,
@@ -114,14 +114,16 @@ def register_routes(
     )
     async def get_job(
         job_id: JobId,
-        wait: Annotated[
-            float | None,
-            Query(
-                gt=0,
-                description="Seconds to wait for the job to change before answering "
-                "(at most the server's SHIELD_MAX_WAIT_SECONDS).",
-            ),
-        ] = None,
+        # A default rather than Annotated: the bound comes from settings, and annotations
+        # are strings here (they cannot see this function's locals). The schema states the
+        # maximum; the check below enforces it with a message that says what to do.
+        wait: float | None = Query(
+            None,
+            gt=0,
+            json_schema_extra={"maximum": settings.max_wait_seconds},
+            description="Seconds to wait for the job to change before answering "
+            "(at most the server's SHIELD_MAX_WAIT_SECONDS; poll again to wait longer).",
+        ),
     ) -> Job:
         if wait is not None and wait > settings.max_wait_seconds:
             raise InvalidInput(
@@ -171,8 +173,8 @@ def register_routes(
     )
     async def list_jobs(
         status: Annotated[JobStatus | None, Query(description="Only jobs in this state.")] = None,
-        limit: Annotated[int, Query(ge=1, le=100)] = 20,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 20,
+        offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     ) -> JobPage:
         return await runtime.jobs.list(status=status, limit=limit, offset=offset)
 

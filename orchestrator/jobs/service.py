@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 
 MAX_KEY_CHARS = 200
 MAX_PAGE = 100
+# Far past any real job count, far below the 64-bit integers SQL databases keep.
+MAX_OFFSET = 1_000_000_000
 POLL_SECONDS = 0.2
 
 Validator = Callable[[CrawlRequest | DocumentRequest, OrchestratorSettings], Awaitable[Any]]
@@ -170,8 +172,8 @@ class JobService:
     ) -> JobPage:
         if not 1 <= limit <= MAX_PAGE:
             raise InvalidInput(f"limit must be between 1 and {MAX_PAGE} (got {limit}).")
-        if offset < 0:
-            raise InvalidInput(f"offset must be 0 or more (got {offset}).")
+        if not 0 <= offset <= MAX_OFFSET:
+            raise InvalidInput(f"offset must be between 0 and {MAX_OFFSET} (got {offset}).")
         # One extra row says whether another page follows.
         jobs = await self.store.list_jobs(status=status, limit=limit + 1, offset=offset)
         more = len(jobs) > limit

@@ -70,8 +70,25 @@ def _inside(path: Path, roots: list[Path]) -> bool:
     return any(path == root or path.is_relative_to(root) for root in roots)
 
 
+def _unusable(source: str, exc: OSError) -> InvalidInput:
+    """What the file system said about a path, for the person who gave it."""
+    if exc.errno == errno.ENAMETOOLONG:
+        return InvalidInput(
+            f"{source[:200]!r}: a name in this path is longer than the file system allows "
+            "(usually 255 bytes per name); check the path."
+        )
+    return InvalidInput(f"Cannot use {source[:200]!r}: {exc.strerror or exc}; check the path.")
+
+
 def resolve_path(source: str, settings: OrchestratorSettings) -> Path:
     """The real path of ``source``, refused unless it is inside an ingest root."""
+    try:
+        return _resolve_path(source, settings)
+    except OSError as exc:  # a name too long, a loop of links, a permission denied...
+        raise _unusable(source, exc) from None
+
+
+def _resolve_path(source: str, settings: OrchestratorSettings) -> Path:
     roots = _roots(settings)
     if "\x00" in source:
         raise InvalidInput("source contains a NUL character; give a plain file path.")
@@ -96,7 +113,10 @@ def resolve_path(source: str, settings: OrchestratorSettings) -> Path:
 
 
 def check_path_size(path: Path, source: str, settings: OrchestratorSettings) -> int:
-    size = path.stat().st_size
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise _unusable(source, exc) from None
     if size > settings.max_document_bytes:
         raise InvalidInput(
             f"{source!r} is {size} bytes; the limit is {settings.max_document_bytes} bytes "
