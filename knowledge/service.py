@@ -59,7 +59,8 @@ class NewStoreResult:
 
     collection: str
     ids: list[str]
-    skipped: list[str]
+    skipped: list[str]  # stored already, text and metadata alike
+    updated: list[str] = field(default_factory=list)  # text stored already, metadata rewritten
 
     @property
     def stored(self) -> int:
@@ -90,6 +91,10 @@ class FindResult:
         if len(self.results) < self.limit or following > self.max_offset:
             return None
         return following
+
+
+def _without(metadata: Mapping[str, Any], keys: frozenset[str]) -> dict[str, Any]:
+    return {k: v for k, v in metadata.items() if k not in keys}
 
 
 class KnowledgeService:
@@ -180,29 +185,40 @@ class KnowledgeService:
         return point_id(collection, source, content_hash(document.text))
 
     async def store_new_documents(
-        self, documents: Sequence[Document], collection: str | None = None
+        self,
+        documents: Sequence[Document],
+        collection: str | None = None,
+        *,
+        volatile_keys: frozenset[str] = frozenset(),
     ) -> NewStoreResult:
-        """Store only documents whose point does not exist yet; skip (and list) the rest.
+        """Embed and store only texts not stored yet; bring the rest's metadata up to date.
 
-        A point's id comes from its collection, source and text hash, so an existing id
-        means the same text from the same source is already stored: re-ingesting an
-        unchanged document costs no embedding at all. A text repeated within the batch
-        is stored once and counted as skipped after that.
+        A point's id comes from its collection, source and text hash, so a stored id means
+        the same text from the same source: re-ingesting it costs no embedding. When its
+        metadata differs (apart from ``volatile_keys``, such as when and by which job it
+        was written) the stored metadata is replaced in place, so a re-ingest that changes
+        metadata is findable by it. A text repeated within the batch counts once.
         """
         name = self._collection(collection)
         ids = [self.document_id(doc, name) for doc in documents]
-        existing = await self.store.existing_ids(name, list(dict.fromkeys(ids)))
+        stored = await self.store.stored_metadata(name, list(dict.fromkeys(ids)))
         fresh: list[Document] = []
         skipped: list[str] = []
+        changed: dict[str, dict[str, Any]] = {}
         seen: set[str] = set()
-        for doc, pid in zip(documents, ids, strict=True):
-            if pid in existing or pid in seen:
+        for i, (doc, pid) in enumerate(zip(documents, ids, strict=True)):
+            if pid in seen:
+                skipped.append(pid)
+            elif pid not in stored:
+                fresh.append(doc)
+            elif _without(stored[pid], volatile_keys) == _without(doc.metadata, volatile_keys):
                 skipped.append(pid)
             else:
-                fresh.append(doc)
+                changed[pid] = self._document(f"documents[{i}].", doc.text, doc.metadata).metadata
             seen.add(pid)
-        stored = await self.store_documents(fresh, name) if fresh else StoreResult(name, [])
-        return NewStoreResult(name, stored.ids, skipped)
+        written = await self.store_documents(fresh, name) if fresh else StoreResult(name, [])
+        await self.store.update_metadata(name, changed)
+        return NewStoreResult(name, written.ids, skipped, list(changed))
 
     async def remove_stale(
         self, source: str, keep: Sequence[str], collection: str | None = None

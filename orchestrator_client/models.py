@@ -196,7 +196,12 @@ class JobResult(BaseModel):
     pages: int = Field(0, description="Pages fetched and ingested (crawl).")
     documents: int = Field(0, description="Documents converted and ingested.")
     chunks_stored: int = 0
-    chunks_skipped_unchanged: int = Field(0, description="Chunks already stored with this text.")
+    chunks_skipped_unchanged: int = Field(
+        0, description="Chunks already stored with this text: not embedded again."
+    )
+    chunks_metadata_updated: int = Field(
+        0, description="Of those, chunks whose metadata changed and was rewritten in place."
+    )
     chunks_removed_stale: int = Field(
         0, description="Chunks of an earlier version of the same source, now removed."
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import abc
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -137,8 +137,17 @@ class VectorStore(abc.ABC):
     async def count(self, name: str) -> int: ...
 
     @abc.abstractmethod
+    async def stored_metadata(self, name: str, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The ``metadata`` of each point among ``ids`` that is stored (none if missing)."""
+
     async def existing_ids(self, name: str, ids: Sequence[str]) -> set[str]:
         """The ids among ``ids`` that are stored in the collection (none if it is missing)."""
+        return set(await self.stored_metadata(name, ids))
+
+    @abc.abstractmethod
+    async def update_metadata(self, name: str, metadata: Mapping[str, dict[str, Any]]) -> None:
+        """Replace the ``metadata`` of stored points (id -> new metadata); text and vector
+        stay. Ids that are not stored are ignored."""
 
     @abc.abstractmethod
     async def source_ids(self, name: str, source: str) -> set[str]:

@@ -16,7 +16,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -327,21 +327,23 @@ class EdgeVectorStore(VectorStore):
     async def count(self, name: str) -> int:
         return await asyncio.to_thread(shielded, self._count, name)
 
-    def _existing_ids(self, name: str, ids: Sequence[str]) -> set[str]:
+    def _stored_metadata(self, name: str, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         try:
             coll = self._get(name)
         except KeyError:
-            return set()
-        found: set[str] = set()
+            return {}
+        found: dict[str, dict[str, Any]] = {}
         for start in range(0, len(ids), ID_PAGE):
-            records = coll.shard.retrieve(list(ids[start : start + ID_PAGE]), False, False)
-            found.update(str(r.id) for r in records)
+            records = coll.shard.retrieve(list(ids[start : start + ID_PAGE]), True, False)
+            found.update(
+                (str(r.id), dict((r.payload or {}).get("metadata") or {})) for r in records
+            )
         return found
 
-    async def existing_ids(self, name: str, ids: Sequence[str]) -> set[str]:
+    async def stored_metadata(self, name: str, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         if not ids:
-            return set()
-        return await asyncio.to_thread(shielded, self._existing_ids, name, ids)
+            return {}
+        return await asyncio.to_thread(shielded, self._stored_metadata, name, ids)
 
     def _source_ids(self, name: str, source: str) -> set[str]:
         from qdrant_edge import FieldCondition, Filter, MatchValue, ScrollRequest
@@ -368,6 +370,22 @@ class EdgeVectorStore(VectorStore):
 
     async def source_ids(self, name: str, source: str) -> set[str]:
         return await asyncio.to_thread(shielded, self._source_ids, name, source)
+
+    def _update_metadata(self, name: str, metadata: Mapping[str, dict[str, Any]]) -> None:
+        from qdrant_edge import UpdateOperation
+
+        try:
+            coll = self._get(name)
+        except KeyError:
+            return
+        present = set(self._stored_metadata(name, list(metadata)))
+        for pid, values in metadata.items():
+            if pid in present:  # the engine would create a payload-only point otherwise
+                coll.shard.update(UpdateOperation.set_payload([pid], {"metadata": values}))
+
+    async def update_metadata(self, name: str, metadata: Mapping[str, dict[str, Any]]) -> None:
+        if metadata:
+            await asyncio.to_thread(shielded, self._update_metadata, name, metadata)
 
     def _delete(self, name: str, ids: Sequence[str]) -> None:
         from qdrant_edge import UpdateOperation

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from knowledge.breakers import Breaker, DependencyFailure
@@ -239,19 +239,21 @@ class QdrantServerStore(VectorStore):
     async def _exists(self, name: str) -> bool:
         return name in self._vectors or await self.collection_exists(name)
 
-    async def existing_ids(self, name: str, ids: Sequence[str]) -> set[str]:
+    async def stored_metadata(self, name: str, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         if not ids or not await self._exists(name):
-            return set()
-        found: set[str] = set()
+            return {}
+        found: dict[str, dict[str, Any]] = {}
         for start in range(0, len(ids), ID_PAGE):
             records = await self._call(
                 self._get_client().retrieve,
                 name,
                 ids=list(ids[start : start + ID_PAGE]),
-                with_payload=False,
+                with_payload=["metadata"],
                 with_vectors=False,
             )
-            found.update(str(r.id) for r in records)
+            found.update(
+                (str(r.id), dict((r.payload or {}).get("metadata") or {})) for r in records
+            )
         return found
 
     async def source_ids(self, name: str, source: str) -> set[str]:
@@ -279,6 +281,24 @@ class QdrantServerStore(VectorStore):
             found.update(str(r.id) for r in records)
             if offset is None or not records:
                 return found
+
+    async def update_metadata(self, name: str, metadata: Mapping[str, dict[str, Any]]) -> None:
+        from qdrant_client import models
+
+        if not metadata or not await self._exists(name):
+            return
+        present = set(await self.stored_metadata(name, list(metadata)))
+        operations = [
+            models.SetPayloadOperation(
+                set_payload=models.SetPayload(payload={"metadata": values}, points=[pid])
+            )
+            for pid, values in metadata.items()
+            if pid in present
+        ]
+        if operations:
+            await self._call(
+                self._get_client().batch_update_points, name, update_operations=operations
+            )
 
     async def delete(self, name: str, ids: Sequence[str]) -> None:
         from qdrant_client import models

@@ -74,6 +74,7 @@ class _Tally:
     pages: int = 0
     stored: int = 0
     skipped: int = 0
+    updated: int = 0
     removed: int = 0
     failed: list[PageFailure] = field(default_factory=list)
 
@@ -132,6 +133,7 @@ async def _store_stage(
             )
             tally.stored += counts.stored
             tally.skipped += counts.skipped
+            tally.updated += counts.updated
             tally.removed += counts.removed
             tally.pages += 1
         else:
@@ -190,6 +192,7 @@ async def run_crawl(request: CrawlRequest, ctx: JobContext) -> JobResult:
         pages=tally.pages,
         chunks_stored=tally.stored,
         chunks_skipped_unchanged=tally.skipped,
+        chunks_metadata_updated=tally.updated,
         chunks_removed_stale=tally.removed,
         converter=CONVERTER_NAME if plan.mode == "http" else "crawl4ai:browser",
         failed_pages=tally.failed,

@@ -89,6 +89,7 @@ async def run_document(request: DocumentRequest, ctx: JobContext) -> JobResult:
         documents=1,
         chunks_stored=counts.stored,
         chunks_skipped_unchanged=counts.skipped,
+        chunks_metadata_updated=counts.updated,
         chunks_removed_stale=counts.removed,
         converter=converted.converter,
     )

@@ -34,6 +34,9 @@ PIPELINE_KEYS = frozenset(
         "ingested_at",
     }
 )
+# Provenance of the run that wrote a chunk: a chunk whose text and other metadata are
+# unchanged is not stored again just because another job saw it.
+VOLATILE_KEYS = frozenset({"job_id", "ingested_at"})
 # Chunks per embedding call: large enough to keep the embedder busy, small enough that a
 # cancel request or a progress update is never far away.
 BATCH = 64
@@ -61,8 +64,9 @@ def source_lock(collection: str, source: str) -> asyncio.Lock:
 @dataclass(frozen=True)
 class IngestCounts:
     stored: int
-    skipped: int  # already stored with the same text (unchanged)
+    skipped: int  # already stored with the same text: not embedded again
     removed: int = 0  # stale passages of this source deleted (its text changed)
+    updated: int = 0  # of the skipped, those whose metadata was rewritten
 
 
 def chunk_documents(
@@ -136,7 +140,7 @@ async def _store(
     report_progress: bool,
     remove_stale: bool,
 ) -> IngestCounts:
-    stored = skipped = 0
+    stored = skipped = updated = 0
     kept: list[str] = []
     total = len(documents)
     if report_progress:
@@ -144,11 +148,15 @@ async def _store(
     for start in range(0, total, BATCH):
         await ctx.checkpoint()
         batch = documents[start : start + BATCH]
-        result = await ctx.service.store_new_documents(batch, collection)
+        result = await ctx.service.store_new_documents(
+            batch, collection, volatile_keys=VOLATILE_KEYS
+        )
         stored += result.stored
-        skipped += len(result.skipped)
+        skipped += len(result.skipped) + len(result.updated)
+        updated += len(result.updated)
         kept.extend(result.ids)
         kept.extend(result.skipped)
+        kept.extend(result.updated)
         if report_progress:
             await ctx.report(
                 Progress(stage="embedding", done=min(start + len(batch), total), total=total)
@@ -156,4 +164,4 @@ async def _store(
     removed = 0
     if remove_stale:
         removed = await ctx.service.remove_stale(source, kept, collection)
-    return IngestCounts(stored=stored, skipped=skipped, removed=removed)
+    return IngestCounts(stored=stored, skipped=skipped, removed=removed, updated=updated)
