@@ -263,10 +263,7 @@ class KnowledgeService:
         conditions = parse_filter(filter)
         name = self._collection(collection)
         if name not in self._vector_names and not await self.store.collection_exists(name):
-            raise InvalidInput(
-                f"Collection {name!r} does not exist yet. Store something in it first "
-                f"(qdrant_store), or search the default collection {self.default_collection!r}."
-            )
+            raise InvalidInput(await self._missing(name))
         vector = await self.embedder.embed_query(query)
         vector_name = await self._vector_name(name)
         hits = await self.store.search(
@@ -288,6 +285,17 @@ class KnowledgeService:
             for h in hits
         ]
         return FindResult(name, results, limit, offset, lim.max_offset)
+
+    async def _missing(self, name: str) -> str:
+        """Why a search of ``name`` cannot run, and where else to look."""
+        message = (
+            f"Collection {name!r} does not exist yet. Store something in it first "
+            "(qdrant_store, or ingest_doc / crawl_web)"
+        )
+        default = self.default_collection
+        if name != default and await self.store.collection_exists(default):
+            return f"{message}, or search the default collection {default!r}."
+        return message + "."
 
     async def close(self) -> None:
         await self.store.close()

@@ -118,14 +118,23 @@ class OrchestratorLink:
             raise
         self._runtime = runtime
         self._app = build_app(runtime, self.settings)
-        return self._make_client(EMBEDDED_BASE_URL, httpx.ASGITransport(app=self._app))
+        return self._make_client(
+            EMBEDDED_BASE_URL,
+            httpx.ASGITransport(app=self._app),
+            misanswer_hint="this is a bug in the in-process orchestrator; the server log may "
+            "say more",
+        )
 
     def _remote_client(self) -> OrchestratorClient:
         assert self.settings.orchestrator_url is not None
         return self._make_client(self.settings.orchestrator_url)
 
     def _make_client(
-        self, base_url: str, transport: httpx.AsyncBaseTransport | None = None
+        self,
+        base_url: str,
+        transport: httpx.AsyncBaseTransport | None = None,
+        *,
+        misanswer_hint: str = "check SHIELD_ORCHESTRATOR_URL",
     ) -> OrchestratorClient:
         from orchestrator_client.client import OrchestratorClient
 
@@ -136,6 +145,7 @@ class OrchestratorLink:
             timeout=self.settings.orchestrator_timeout,
             breaker=make_breaker(self.settings, "orchestrator"),
             transport=transport,
+            misanswer_hint=misanswer_hint,
         )
 
     async def client(self) -> OrchestratorClient:

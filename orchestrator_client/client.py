@@ -15,7 +15,6 @@ import json
 from collections.abc import AsyncIterator, Callable
 from types import TracebackType
 from typing import Any, TypeVar
-from urllib.parse import quote
 
 import httpx
 from pydantic import ValidationError
@@ -32,13 +31,13 @@ from orchestrator_client.models import (
     JobAccepted,
     JobPage,
     JobStatus,
+    is_job_id,
 )
 
 T = TypeVar("T")
 
 # The server sends a keep-alive comment every 15 s; a silent stream past this is dead.
 EVENTS_READ_TIMEOUT = 45.0
-MAX_JOB_ID_CHARS = 200
 
 
 class OrchestratorClient:
@@ -50,6 +49,7 @@ class OrchestratorClient:
         timeout: float = 10.0,
         breaker: Breaker,
         transport: httpx.AsyncBaseTransport | None = None,
+        misanswer_hint: str = "check SHIELD_ORCHESTRATOR_URL",
     ) -> None:
         headers = {"Accept": "application/json"}
         if token:
@@ -57,6 +57,8 @@ class OrchestratorClient:
         self.timeout = timeout
         self.breaker = breaker
         self._where = safe_url(base_url.rstrip("/"))
+        # What to do when an answer is not the API's: a wrong URL, or (in-process) a bug.
+        self._misanswer_hint = misanswer_hint
         self._http = httpx.AsyncClient(
             base_url=base_url.rstrip("/"),
             headers=headers,
@@ -144,9 +146,9 @@ class OrchestratorClient:
                 raise rejection(response, self._where)
             async for event, data in _sse_events(response):
                 if event == "job":
-                    yield _parse(Job.model_validate_json, data, self._where, path)
+                    yield self._parse(Job.model_validate_json, data, path)
                 elif event == "error":
-                    error = _parse(ErrorBody.model_validate_json, data, self._where, path).error
+                    error = self._parse(ErrorBody.model_validate_json, data, path).error
                     raise from_error_event(error.code, error.message)
         except httpx.TransportError as exc:
             # The stream was open: the breaker already judged this call; say what broke.
@@ -181,12 +183,22 @@ class OrchestratorClient:
                 raise _server_failure(self._where, method, path, response)
             if 400 <= response.status_code < 500:
                 return response  # judged outside the breaker: not the orchestrator's fault
-            return _parse(lambda raw: parse(json.loads(raw)), response.content, self._where, path)
+            return self._parse(lambda raw: parse(json.loads(raw)), response.content, path)
 
         result = await self.breaker.call(attempt)
         if isinstance(result, httpx.Response):
             raise rejection(result, self._where)
         return result
+
+    def _parse(self, parse: Callable[[Any], T], raw: Any, path: str) -> T:
+        """An answer that is not what the API promises: the URL points somewhere else."""
+        try:
+            return parse(raw)
+        except (ValueError, ValidationError) as exc:  # JSONDecodeError is a ValueError
+            raise DependencyFailure(
+                f"The service at {self._where} answered {path} with something that is not "
+                f"the orchestrator's API; {self._misanswer_hint}."
+            ) from exc
 
     async def _open_stream(self, path: str, limits: httpx.Timeout) -> httpx.Response:
         request = self._http.build_request(
@@ -212,22 +224,13 @@ def _server_failure(where: str, method: str, path: str, response: httpx.Response
 
 def _job_path(job_id: str) -> str:
     job_id = job_id.strip() if isinstance(job_id, str) else ""
-    if not job_id or len(job_id) > MAX_JOB_ID_CHARS:
+    if not is_job_id(job_id):
+        shown = job_id[:60].encode("utf-8", "backslashreplace").decode()
         raise InvalidInput(
-            f"job_id must be 1-{MAX_JOB_ID_CHARS} characters: the job_id a submit returned."
+            f"job_id {shown!r} is not a job id: give the job_id that crawl_web or ingest_doc "
+            "returned, a UUID such as '3f2b8c1e-5d4a-4c3b-9e1f-0a2b3c4d5e6f'."
         )
-    return "/jobs/" + quote(job_id, safe="")
-
-
-def _parse(parse: Callable[[Any], T], raw: Any, where: str, path: str) -> T:
-    """An answer that is not what the API promises means the URL points somewhere else."""
-    try:
-        return parse(raw)
-    except (ValueError, ValidationError) as exc:  # JSONDecodeError is a ValueError
-        raise DependencyFailure(
-            f"The service at {where} answered {path} with something that is not the "
-            "orchestrator's API; check SHIELD_ORCHESTRATOR_URL."
-        ) from exc
+    return "/jobs/" + job_id
 
 
 def _failure(

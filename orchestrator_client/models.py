@@ -5,6 +5,7 @@ Pure pydantic, no HTTP: the job service and the pipeline take these requests as 
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -16,6 +17,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from knowledge.validation import find_lone_surrogate
 
 MAX_URL_CHARS = 2048
+
+
+def is_job_id(value: object) -> bool:
+    """Job ids are canonical UUIDs (what a submit returns)."""
+    try:
+        return isinstance(value, str) and str(uuid.UUID(value)) == value
+    except ValueError:
+        return False
 
 
 class JobStatus(StrEnum):

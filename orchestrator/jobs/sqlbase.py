@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,20 +13,20 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from orchestrator.jobs.schema import jobs, metadata
-from orchestrator_client.models import Job, JobError, JobKind, JobResult, JobStatus, Progress
+from orchestrator_client.models import (
+    Job,
+    JobError,
+    JobKind,
+    JobResult,
+    JobStatus,
+    Progress,
+)
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def is_job_id(value: str) -> bool:
-    try:
-        return str(uuid.UUID(value)) == value
-    except (ValueError, TypeError, AttributeError):
-        return False
 
 
 def row_to_job(row: sa.Row[Any, *tuple[Any, ...]]) -> Job:

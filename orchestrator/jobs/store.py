@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from orchestrator.jobs.schema import PUBLIC_COLUMNS, jobs
-from orchestrator.jobs.sqlbase import SqlBase, is_job_id, row_to_job, utcnow
+from orchestrator.jobs.sqlbase import SqlBase, row_to_job, utcnow
 from orchestrator_client.models import (
     Job,
     JobError,
@@ -25,6 +25,7 @@ from orchestrator_client.models import (
     JobResult,
     JobStatus,
     Progress,
+    is_job_id,
 )
 
 

@@ -64,6 +64,13 @@ CONVERTER_NAMES = {
 Result = tuple[list[Chunk], str | None, str]
 
 
+def _stem(name: str, fallback: str) -> str:
+    """A name without directories, extension or leading dots: docling reads the type from
+    the extension we add, and would take ".pdf" + ".md" for an unknown ".pdf.md"."""
+    stem = os.path.basename(name).rpartition(".")[0] or os.path.basename(name)
+    return stem.strip(".") or fallback
+
+
 class _Worker:
     def __init__(self, max_tokens: int) -> None:
         from docling.datamodel.base_models import InputFormat
@@ -119,7 +126,7 @@ class _Worker:
 
     def convert(self, data: bytes, filename: str, doc_type: str) -> Result:
         _fmt, ext = FORMATS[doc_type]
-        stem = os.path.splitext(os.path.basename(filename))[0] or "document"
+        stem = _stem(filename, "document")
         # The name's extension routes docling to the reader of the type we checked by
         # content, whatever the file was called.
         name = f"{stem}.{ext}"
@@ -135,7 +142,7 @@ class _Worker:
         return chunks, document_title(document), converter_name
 
     def markdown(self, text: str, name: str) -> Result:
-        stem = os.path.splitext(os.path.basename(name))[0] or "page"
+        stem = _stem(name, "page")
         document = self._convert(self.office, text.encode("utf-8"), f"{stem}.md")
         chunks = chunk_document(self.chunker, document)
         return chunks, document_title(document), "docling:md"

@@ -83,7 +83,10 @@ def label(doc_type: DocType) -> str:
 
 
 def extension_type(filename: str) -> DocType | None:
-    return EXTENSIONS.get(os.path.splitext(filename)[1].lower())
+    # Not os.path.splitext: it reads ".pdf" as a name without an extension, while a person
+    # who names an upload ".pdf" says it is a PDF.
+    _stem, dot, extension = os.path.basename(filename).rpartition(".")
+    return EXTENSIONS.get(f".{extension.lower()}") if dot else None
 
 
 def _ooxml_kind(data: bytes, filename: str) -> DocType:
