@@ -86,3 +86,17 @@ async def test_text_and_queries_must_be_valid_unicode(client: Client) -> None:
     asked = await error_of(client, "qdrant_find", {"query": "cats \udc00", "collection": "deep"})
     assert "query is not valid Unicode" in asked
     await searchable(client)
+
+
+async def test_ingest_doc_refuses_the_same_metadata_before_queueing(ingest_client: Client) -> None:
+    content = "IyBOb3RlcwoKVGV4dC4="  # "# Notes\n\nText."
+    for metadata, expected in (
+        ({"tree": nested(128)}, "16 levels"),
+        ({"n": 10**400}, "64 bits"),
+    ):
+        message = await error_of(
+            ingest_client,
+            "ingest_doc",
+            {"content_base64": content, "filename": "n.md", "metadata": metadata},
+        )
+        assert expected in message and "Internal error" not in message
