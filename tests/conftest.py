@@ -2,12 +2,60 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import contextlib
+import signal
+import sys
+import traceback
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from types import FrameType
+from typing import Any
 
 import pytest
 
 from knowledge.embeddings.local import LocalEmbedder
+
+
+@pytest.hookimpl(hookwrapper=True, optionalhook=True)
+def pytest_timeout_set_timer(item: pytest.Item, settings: Any) -> Iterator[None]:
+    """On a timeout in an async test, print where each of its asyncio tasks waits.
+
+    pytest-timeout's traceback is the stack at the moment of the alarm; for an async test
+    that is the event loop waiting in ``select``, not the ``await`` that hangs. The stacks
+    of the loop's tasks (in the test's captured stderr) show that ``await``.
+    """
+    yield
+    handler = signal.getsignal(signal.SIGALRM)
+    if not callable(handler):
+        return
+
+    def tasks_then_fail(signum: int, frame: FrameType | None) -> None:
+        __tracebackhide__ = True
+        with contextlib.suppress(RuntimeError):  # no loop runs: a synchronous test
+            for task in asyncio.all_tasks(asyncio.get_running_loop()):
+                print(f"asyncio task {task.get_name()} waits at:", file=sys.stderr)
+                print("".join(_awaiting(task.get_coro())), file=sys.stderr)
+        handler(signum, frame)
+
+    signal.signal(signal.SIGALRM, tasks_then_fail)
+
+
+def _awaiting(coro: Any) -> list[str]:
+    """The chain of ``await`` a suspended coroutine waits in, outermost first."""
+    frames = []
+    while coro is not None:
+        frame = getattr(coro, "cr_frame", None) or getattr(coro, "ag_frame", None)
+        if frame is None:
+            frame = getattr(coro, "gi_frame", None)
+        if frame is not None:
+            frames.append((frame, frame.f_lineno))
+        coro = (
+            getattr(coro, "cr_await", None)
+            or getattr(coro, "ag_await", None)
+            or getattr(coro, "gi_yieldfrom", None)
+        )
+    return traceback.format_list(traceback.StackSummary.extract(frames))
 
 
 @pytest.fixture(scope="session")
