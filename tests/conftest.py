@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import sys
 import traceback
@@ -56,6 +57,28 @@ def _awaiting(coro: Any) -> list[str]:
             or getattr(coro, "gi_yieldfrom", None)
         )
     return traceback.format_list(traceback.StackSummary.extract(frames))
+
+
+def _remove_shield_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.startswith("SHIELD_"):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_shield_environment_in_session() -> Iterator[None]:
+    """An exported SHIELD_QUEUE_URL, SHIELD_ORCHESTRATOR_URL, ... reaches no session
+    fixture (nor a process one starts) either."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        _remove_shield_variables(monkeypatch)
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _no_shield_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Settings read the environment: each test starts from none of the SHIELD_* variables
+    of the shell that runs the suite (subprocesses inherit this environment too)."""
+    _remove_shield_variables(monkeypatch)
 
 
 @pytest.fixture(scope="session")
