@@ -1,4 +1,14 @@
-"""Shared fixtures. Everything here runs real components; see tests/support.py."""
+"""Shared fixtures. Everything here runs real components; see tests/support.py.
+
+Tests that need one of this machine's services are marked ``postgres`` or ``redis``. Each
+service is probed once per session (a TCP connect); when it is unreachable its tests are
+skipped with a line saying what to start, or fail with that line when
+SHIELD_TEST_REQUIRE_SERVICES=1 (CI sets it, so a run never passes by skipping).
+
+SHIELD_TEST_PG_PORT and SHIELD_TEST_REDIS_PORT move only the probe, not the tests: pointing
+one at a port where nothing listens shows the skip (or failure) path without stopping the
+service.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +16,11 @@ import asyncio
 import contextlib
 import os
 import signal
+import socket
 import sys
 import traceback
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -16,6 +28,69 @@ from typing import Any
 import pytest
 
 from knowledge.embeddings.local import LocalEmbedder
+
+# Read before the SHIELD_* variables are removed from the environment of the tests.
+REQUIRE_SERVICES = os.environ.get("SHIELD_TEST_REQUIRE_SERVICES", "").lower() in {
+    "1",
+    "true",
+    "yes",
+}
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    port: int
+    start: str
+    host: str = "127.0.0.1"
+
+    def unreachable(self) -> str:
+        return (
+            f"{self.name} is not reachable at {self.host}:{self.port}: {self.start}, "
+            "or run `make test-fast`"
+        )
+
+
+def _probe_port(variable: str, default: int) -> int:
+    return int(os.environ.get(variable) or default)
+
+
+SERVICES = {
+    "postgres": Service(
+        "PostgreSQL",
+        _probe_port("SHIELD_TEST_PG_PORT", 5432),
+        "start it (`pg_ctlcluster 15 main start`, or any PostgreSQL with trust auth for "
+        "user postgres on that port)",
+    ),
+    "redis": Service(
+        "Redis",
+        _probe_port("SHIELD_TEST_REDIS_PORT", 6379),
+        "start it (`redis-server --daemonize yes`, or any Redis on that port)",
+    ),
+}
+_reachable: dict[str, bool] = {}  # marker -> probe result, once per session
+
+
+def _is_reachable(marker: str) -> bool:
+    if marker not in _reachable:
+        service = SERVICES[marker]
+        try:
+            with socket.create_connection((service.host, service.port), timeout=2.0):
+                _reachable[marker] = True
+        except OSError:
+            _reachable[marker] = False
+    return _reachable[marker]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Skip (or, with SHIELD_TEST_REQUIRE_SERVICES=1, fail) a test whose service is down,
+    before any of its fixtures try to use it."""
+    for marker, service in SERVICES.items():
+        if item.get_closest_marker(marker) is not None and not _is_reachable(marker):
+            if REQUIRE_SERVICES:
+                pytest.fail(service.unreachable(), pytrace=False)
+            pytest.skip(service.unreachable())
 
 
 @pytest.hookimpl(hookwrapper=True, optionalhook=True)

@@ -156,6 +156,7 @@ async def test_orchestrator_down_is_a_clear_error_then_fails_fast(data_dir: Path
         assert "open" in message.lower() and "retry in" in message.lower(), message
 
 
+@pytest.mark.postgres
 async def test_a_job_store_down_at_boot_is_retried_by_a_later_call(
     data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

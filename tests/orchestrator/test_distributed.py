@@ -26,6 +26,8 @@ from tests.documents import PHRASES, write_all
 from tests.sites import serve_site
 from tests.support import SHIELD, free_port, server_env
 
+pytestmark = [pytest.mark.postgres, pytest.mark.redis]
+
 PSQL = ["psql", "-h", "127.0.0.1", "-U", "postgres", "-v", "ON_ERROR_STOP=1", "-q"]
 REDIS_URL = "redis://127.0.0.1:6379/0"
 HANG = 240.0  # guards against a hang only
