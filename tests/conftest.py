@@ -28,6 +28,7 @@ from typing import Any
 import pytest
 
 from knowledge.embeddings.local import LocalEmbedder
+from tests import support
 
 # Read before the SHIELD_* variables are removed from the environment of the tests.
 REQUIRE_SERVICES = os.environ.get("SHIELD_TEST_REQUIRE_SERVICES", "").lower() in {
@@ -180,3 +181,11 @@ def docs_dir(tmp_path: Path) -> Path:
     path = tmp_path / "docs"
     path.mkdir()
     return path
+
+
+@pytest.fixture
+def dead_port() -> Iterator[int]:
+    """A port of 127.0.0.1 that refuses connections for the whole test (a service that is
+    down); see ``support.closed_port``."""
+    with support.closed_port() as port:
+        yield port

@@ -23,7 +23,7 @@ from knowledge.embeddings.ollama import OllamaEmbedder
 from knowledge.embeddings.openai_compat import OpenAIEmbedder
 from knowledge.embeddings.remote import RemoteEmbedder
 from knowledge.errors import DependencyRejected, DependencyUnavailable
-from tests.support import Handler, StubService, free_port
+from tests.support import Handler, StubService
 
 CLOSED, OPEN, HALF_OPEN = 0.0, 1.0, 2.0
 
@@ -127,10 +127,10 @@ async def test_breaker_opens_after_the_threshold_and_then_fails_fast(
 
 @pytest.mark.parametrize("make", EMBEDDERS)
 async def test_a_service_that_refuses_connections_opens_the_breaker(
-    make: EmbedderFactory, closing: list[RemoteEmbedder]
+    make: EmbedderFactory, closing: list[RemoteEmbedder], dead_port: int
 ) -> None:
     breaker = new_breaker(failure_threshold=2, recovery_seconds=60)
-    embedder = make(f"http://127.0.0.1:{free_port()}", breaker)  # nothing listens there
+    embedder = make(f"http://127.0.0.1:{dead_port}", breaker)  # nothing listens there
     closing.append(embedder)
     await fail_times(embedder, 2)
     assert breaker.state == "open"

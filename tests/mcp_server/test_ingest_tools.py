@@ -136,14 +136,15 @@ async def test_refusals_are_tool_errors_that_say_what_to_do(
         assert listed.is_error  # nothing was queued by any refusal above
 
 
-async def test_orchestrator_down_is_a_clear_error_then_fails_fast(data_dir: Path) -> None:
+async def test_orchestrator_down_is_a_clear_error_then_fails_fast(
+    data_dir: Path, dead_port: int
+) -> None:
     from mcp_server.app import build_server
     from mcp_server.settings import ServerSettings
-    from tests.support import free_port
 
     settings = ServerSettings(
         data_dir=data_dir,
-        orchestrator_url=f"http://127.0.0.1:{free_port()}",
+        orchestrator_url=f"http://127.0.0.1:{dead_port}",
         breaker_failure_threshold=2,
         breaker_recovery_seconds=120,
         orchestrator_timeout=2,
