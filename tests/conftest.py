@@ -25,10 +25,12 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+import circuitbreaker
 import pytest
 
 from knowledge.embeddings.local import LocalEmbedder
 from tests import support
+from tests.support import BreakerClock
 
 # Read before the SHIELD_* variables are removed from the environment of the tests.
 REQUIRE_SERVICES = os.environ.get("SHIELD_TEST_REQUIRE_SERVICES", "").lower() in {
@@ -189,3 +191,11 @@ def dead_port() -> Iterator[int]:
     down); see ``support.closed_port``."""
     with support.closed_port() as port:
         yield port
+
+
+@pytest.fixture
+def breaker_clock(monkeypatch: pytest.MonkeyPatch) -> BreakerClock:
+    """Circuit breakers on a clock the test moves: recovery comes when the test says so."""
+    clock = BreakerClock()
+    monkeypatch.setattr(circuitbreaker, "monotonic", clock)
+    return clock

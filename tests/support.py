@@ -1,4 +1,5 @@
-"""Helpers the tests share: ports, a stand-in HTTP service and real server subprocesses.
+"""Helpers the tests share: ports, a stand-in HTTP service, real server subprocesses, and a
+clock for the circuit breakers.
 
 Ports: a port found free can be taken by another process (another test run on the same
 machine) before a server binds it. So an in-process server binds port 0 itself
@@ -249,3 +250,20 @@ def running_server(data_dir: Path, log_path: Path, **env: str) -> Iterator[Serve
         yield server
     finally:
         server.stop()
+
+
+class BreakerClock:
+    """The clock of the ``circuitbreaker`` package, held still and moved by the test.
+
+    A breaker's recovery then happens exactly when the test moves the clock past it, never
+    because the machine was slow between two steps (``breaker_clock`` fixture).
+    """
+
+    def __init__(self) -> None:
+        self.now = time.monotonic()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
