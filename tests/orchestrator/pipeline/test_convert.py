@@ -200,7 +200,12 @@ async def test_a_crashing_child_fails_that_document_only(
     pid = converter.pid
     assert pid is not None
     task = asyncio.create_task(converter.convert(long_pdf, "big.pdf", DocType.pdf))
-    await asyncio.sleep(0.3)  # let the request reach the child
+    # Wait (no clock) until the request is in flight on the child; the converter's own
+    # thread sets the flag, so there is no event of this loop to await.
+    while not converter.busy and not task.done():  # noqa: ASYNC110
+        await asyncio.sleep(0.01)
+    assert not task.done()
+    assert converter.pid == pid  # the child that was warmed up is the one converting
     # What a segfault in a native parser looks like from here.
     os.kill(pid, signal.SIGSEGV)
     with pytest.raises(ConversionFailed, match=r"crashed on 'big\.pdf' \(killed by signal 11\)"):
@@ -214,9 +219,11 @@ async def test_close_stops_the_child_for_good() -> None:
     conv = Converter(timeout=60.0, max_tokens=256)
     # Closing must also stop a child that is still importing docling.
     started = asyncio.create_task(conv.warm_up())
-    await asyncio.sleep(0.5)
+    while conv.pid is None and not started.done():  # noqa: ASYNC110 - set by its thread
+        await asyncio.sleep(0.01)
     pid = conv.pid
     assert pid is not None
+    assert not started.done()  # docling's import takes seconds: the child is still starting
     await conv.aclose()
     with pytest.raises(ConversionFailed):
         await started
