@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from mcp import ClientSession
 
 from tests.documents import PHRASES, write_md
@@ -18,6 +19,9 @@ from tests.mcp_server.test_http import http_session
 from tests.mcp_server.test_stdio import stdio_session
 from tests.sites import serve_site
 from tests.support import HttpProcess, running_server, server_env
+
+# Server processes that start the embedded orchestrator and convert and crawl for real.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
 
 async def _call(session: ClientSession, tool: str, **args: Any) -> dict[str, Any]:

@@ -26,7 +26,12 @@ from tests.documents import PHRASES, write_all
 from tests.sites import serve_site
 from tests.support import SHIELD, HttpProcess, server_env
 
-pytestmark = [pytest.mark.postgres, pytest.mark.redis]
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.redis,
+    pytest.mark.slow,
+    pytest.mark.timeout(300),  # processes start, import docling, crawl and convert
+]
 
 PSQL = ["psql", "-h", "127.0.0.1", "-U", "postgres", "-v", "ON_ERROR_STOP=1", "-q"]
 REDIS_URL = "redis://127.0.0.1:6379/0"

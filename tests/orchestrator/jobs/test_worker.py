@@ -34,6 +34,9 @@ from tests.orchestrator.jobs.conftest import (
 from tests.sites import serve_site
 from tests.support import StubService
 
+# Every job here runs the real pipeline, starting with a docling child of its own.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def database_url() -> None:

@@ -114,12 +114,15 @@ async def test_a_pdf_without_text_fails_saying_so(converter: Converter, tmp_path
         await converter.convert(path.read_bytes(), path.name, DocType.pdf)
 
 
+# The tests on the long PDF are slow: docling needs seconds for it, and each one that stops
+# or kills the child pays for the next child's start.
 @pytest.fixture(scope="module")
 def long_pdf(tmp_path_factory: pytest.TempPathFactory) -> bytes:
     """A PDF docling needs many seconds for (dense text on 60 pages)."""
     return write_long_pdf(tmp_path_factory.mktemp("long") / "long.pdf", pages=60).read_bytes()
 
 
+@pytest.mark.slow
 async def test_a_timeout_stops_the_conversion_and_the_next_one_works(
     converter: Converter, long_pdf: bytes
 ) -> None:
@@ -142,6 +145,7 @@ async def test_a_timeout_stops_the_conversion_and_the_next_one_works(
     assert converter.starts == starts + 1
 
 
+@pytest.mark.slow
 async def test_a_cancelled_caller_stops_its_conversion_for_the_next_one(
     converter: Converter, long_pdf: bytes
 ) -> None:
@@ -174,6 +178,7 @@ async def test_a_cancelled_caller_stops_its_conversion_for_the_next_one(
         os.kill(first, 0)
 
 
+@pytest.mark.slow
 async def test_a_request_cancelled_while_queued_never_runs(
     converter: Converter, long_pdf: bytes
 ) -> None:
@@ -193,6 +198,7 @@ async def test_a_request_cancelled_while_queued_never_runs(
     assert converter.starts == starts  # the PDF never reached the child
 
 
+@pytest.mark.slow
 async def test_a_crashing_child_fails_that_document_only(
     converter: Converter, long_pdf: bytes
 ) -> None:

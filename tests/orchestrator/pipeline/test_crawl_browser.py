@@ -44,9 +44,12 @@ from tests.orchestrator.pipeline.browser_support import (
 from tests.orchestrator.pipeline.conftest import MakeContext
 
 CHROMIUM = shutil.which("chromium")
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None, reason="browser mode needs Chromium: apt-get install chromium"
-)
+pytestmark = [
+    pytest.mark.skipif(
+        CHROMIUM is None, reason="browser mode needs Chromium: apt-get install chromium"
+    ),
+    pytest.mark.slow,  # Chromium and Playwright start for each crawl
+]
 
 
 @pytest.fixture(scope="module")

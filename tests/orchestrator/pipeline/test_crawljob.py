@@ -23,6 +23,7 @@ def site() -> Iterator[Site]:
         yield s
 
 
+@pytest.mark.slow  # 41 pages crawled, chunked and embedded, twice
 async def test_crawl_stores_every_page_and_rerun_skips_them(
     site: Site, make_context: MakeContext
 ) -> None:
