@@ -260,7 +260,9 @@ class BreakerClock:
     """
 
     def __init__(self) -> None:
-        self.now = time.monotonic()
+        # A whole number of seconds: moved by halves it stays exact, so the breaker's
+        # arithmetic on it (recovery time left, rounded up) has no float error to round.
+        self.now = float(int(time.monotonic()))
 
     def __call__(self) -> float:
         return self.now
