@@ -69,10 +69,6 @@ def closed_port() -> Iterator[int]:
         yield int(sock.getsockname()[1])
 
 
-def port_of(sock: socket.socket) -> int:
-    return int(sock.getsockname()[1])
-
-
 class _QuietServer(ThreadingHTTPServer):
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A client that timed out has hung up; writing the late answer then fails. Expected.
