@@ -18,12 +18,13 @@ import os
 import signal
 import socket
 import sys
+import threading
 import traceback
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import circuitbreaker
 import pytest
@@ -31,6 +32,9 @@ import pytest
 from knowledge.embeddings.local import LocalEmbedder
 from tests import support
 from tests.support import BreakerClock
+
+if TYPE_CHECKING:
+    from orchestrator.pipeline.convert import Converter
 
 # Read before the SHIELD_* variables are removed from the environment of the tests.
 REQUIRE_SERVICES = os.environ.get("SHIELD_TEST_REQUIRE_SERVICES", "").lower() in {
@@ -157,6 +161,36 @@ def _no_shield_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """Settings read the environment: each test starts from none of the SHIELD_* variables
     of the shell that runs the suite (subprocesses inherit this environment too)."""
     _remove_shield_variables(monkeypatch)
+
+
+@pytest.fixture(scope="session")
+def converter() -> Iterator[Converter]:
+    """One docling child process for the session, since each costs ~8 s to start. Tests
+    that must kill or time out a child of their own make their own Converter."""
+    from orchestrator.pipeline.convert import Converter
+
+    conv = Converter(timeout=120.0, max_tokens=256)
+    yield conv
+    asyncio.run(conv.aclose())
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _docling_starts_early(
+    request: pytest.FixtureRequest, _no_shield_environment_in_session: None
+) -> None:
+    """When the run includes tests that use ``converter``, its docling child is started at
+    the beginning of the session, in the background: its import then overlaps the tests
+    that come first instead of holding up the first test that converts."""
+    if not any("converter" in getattr(item, "fixturenames", ()) for item in request.session.items):
+        return
+    conv: Converter = request.getfixturevalue("converter")
+
+    def warm_up() -> None:
+        # Should it fail, the first test that converts fails the same way, and says why.
+        with contextlib.suppress(Exception):
+            asyncio.run(conv.warm_up())
+
+    threading.Thread(target=warm_up, name="docling-warm-up", daemon=True).start()
 
 
 @pytest.fixture(scope="session")

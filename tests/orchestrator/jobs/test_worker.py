@@ -1,7 +1,8 @@
 """Workers on the in-process queue running the real pipeline (docling, crawl4ai, the local
 model, the embedded store): outcomes, retries, cancellation, recovery and shutdown.
 
-The docling child process takes seconds to start, so one converter serves the module.
+The docling child process takes seconds to start: the session's converter (tests/conftest.py)
+serves these tests too.
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -43,13 +43,6 @@ pytestmark = pytest.mark.slow
 def database_url() -> None:
     """SQLite only here: the store's SQL is tested on both databases in test_store.py."""
     return None
-
-
-@pytest.fixture(scope="module")
-def converter() -> Iterator[Converter]:
-    shared = Converter(timeout=120.0, max_tokens=256)
-    yield shared
-    asyncio.run(shared.aclose())
 
 
 async def test_a_document_job_runs_to_success(

@@ -1,13 +1,10 @@
-"""Fixtures of the pipeline tests: one docling child for the session, real files, real store.
-
-The converter fixture is session-scoped because every docling child costs ~8 s to start;
-tests that must kill or time out a child make their own Converter.
+"""Fixtures of the pipeline tests: real files, a real store, and the session's docling child
+(the ``converter`` fixture of tests/conftest.py).
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -23,13 +20,6 @@ from tests.documents import write_all
 from tests.knowledge.vector_fixtures import store_root
 
 __all__ = ["store_root"]
-
-
-@pytest.fixture(scope="session")
-def converter() -> Iterator[Converter]:
-    conv = Converter(timeout=120.0, max_tokens=256)
-    yield conv
-    asyncio.run(conv.aclose())
 
 
 @pytest.fixture(scope="session")
