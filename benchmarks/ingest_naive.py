@@ -3,7 +3,7 @@
 Crawl: crawl4ai's browser-free ``AsyncHTTPCrawlerStrategy``, one ``arun`` per page,
 breadth-first over the page's internal links (same host, ``max_depth``, ``max_pages``).
 Each page's markdown is converted by docling and cut into 256-token chunks by the
-pipeline's own converter/chunker code (``orchestrator.pipeline._convert_worker._Worker``),
+pipeline's own converter/chunker code (``orchestrator.pipeline.convert.child.DoclingWorker``),
 embedded with ``knowledge.embeddings.local.LocalEmbedder`` (batch 16, the server's
 default) and upserted into an ``EdgeVectorStore``; only then is the next page fetched.
 Documents: read, convert, chunk, embed, upsert, one file at a time.
@@ -55,12 +55,12 @@ class Naive:
     def __init__(self, data_dir: Path) -> None:
         from knowledge.embeddings.local import LocalEmbedder
         from knowledge.vectorstore.edge import EdgeVectorStore
-        from orchestrator.pipeline._convert_worker import _Worker
+        from orchestrator.pipeline.convert.child import DoclingWorker
 
         # The pipeline's own docling converters and chunkers (what its converter process
         # runs), called in this process one file at a time: the same conversion and the
         # same chunks as the server's, without the pipeline's process, queue and overlap.
-        self.worker = _Worker(MAX_TOKENS)
+        self.worker = DoclingWorker(MAX_TOKENS)
         self.embedder = LocalEmbedder(batch_size=EMBED_BATCH)
         self.store = EdgeVectorStore(data_dir)
         self.stages = Stages()

@@ -10,11 +10,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from knowledge.breakers import Breaker
 from knowledge.errors import DependencyUnavailable, InvalidInput
-from orchestrator.errors import JobNotFound
 from orchestrator.http.app import build_app
 from orchestrator.runtime import OrchestratorRuntime
 from orchestrator.settings import OrchestratorSettings
 from orchestrator_client.client import OrchestratorClient
+from orchestrator_client.errors import JobNotFound
 from tests.orchestrator.http.conftest import Api, serving
 from tests.support import free_port
 

@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 import pytest
 
 from knowledge.errors import InvalidInput
-from orchestrator.errors import JobConflict, JobNotFound
 from orchestrator.runtime import OrchestratorRuntime
+from orchestrator_client.errors import JobConflict, JobNotFound
 from orchestrator_client.models import CrawlRequest, JobStatus
 from tests.orchestrator.jobs.conftest import text_request
 

@@ -16,7 +16,7 @@ from knowledge.embeddings.local import LocalEmbedder
 from knowledge.service import KnowledgeService
 from knowledge.vectorstore.edge import EdgeVectorStore
 from orchestrator.pipeline.context import JobContext
-from orchestrator.pipeline.convert import Converter
+from orchestrator.pipeline.convert.converter import Converter
 from orchestrator.settings import OrchestratorSettings
 from orchestrator_client.models import Progress
 from tests.documents import write_all

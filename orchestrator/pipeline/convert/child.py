@@ -19,7 +19,7 @@ import sys
 from io import BytesIO
 from typing import Any
 
-from orchestrator.pipeline.chunking import (
+from orchestrator.pipeline.convert.chunking import (
     Chunk,
     chunk_document,
     chunk_paged_document,
@@ -71,7 +71,7 @@ def _stem(name: str, fallback: str) -> str:
     return stem.strip(".") or fallback
 
 
-class _Worker:
+class DoclingWorker:
     def __init__(self, max_tokens: int) -> None:
         from docling.datamodel.base_models import InputFormat
         from docling.document_converter import DocumentConverter
@@ -162,7 +162,7 @@ def serve(conn: Any, max_tokens: int) -> None:
     logging.getLogger("docling").setLevel(logging.ERROR)
     logging.getLogger("docling_core").setLevel(logging.ERROR)
     try:
-        worker = _Worker(max_tokens)
+        worker = DoclingWorker(max_tokens)
     except BaseException as exc:  # any start-up failure goes to the parent
         conn.send(("fatal", f"{type(exc).__name__}: {exc}"))
         return

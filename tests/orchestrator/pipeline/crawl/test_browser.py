@@ -23,16 +23,17 @@ import pytest
 
 from knowledge.errors import InvalidInput
 from orchestrator.errors import FetchFailed, JobCancelled
-from orchestrator.pipeline.convert import Converter
-from orchestrator.pipeline.crawl import CrawlPlan, Page, crawl_pages
-from orchestrator.pipeline.crawl_browser import (
+from orchestrator.pipeline.convert.converter import Converter
+from orchestrator.pipeline.crawl.browser import (
     browser_strategy,
     find_browser,
     processes_mentioning,
 )
-from orchestrator.pipeline.crawljob import run_crawl, validate_crawl
+from orchestrator.pipeline.crawl.crawler import CrawlPlan, Page, crawl_pages
+from orchestrator.pipeline.crawl.job import run_crawl, validate_crawl
 from orchestrator_client.models import CrawlRequest, PageFailure
-from tests.orchestrator.pipeline.browser_support import (
+from tests.orchestrator.pipeline.conftest import MakeContext
+from tests.orchestrator.pipeline.crawl.browser_support import (
     FACT_INDEX,
     FACT_SECOND,
     JsSite,
@@ -41,7 +42,6 @@ from tests.orchestrator.pipeline.browser_support import (
     new_live_children,
     serve_js_site,
 )
-from tests.orchestrator.pipeline.conftest import MakeContext
 from tests.support import free_port
 
 CHROMIUM = shutil.which("chromium")

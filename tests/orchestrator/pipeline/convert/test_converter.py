@@ -11,9 +11,9 @@ import pytest
 from tokenizers import Tokenizer
 
 from orchestrator.errors import ConversionFailed, StageTimeout
-from orchestrator.pipeline.chunking import tokenizer_path
-from orchestrator.pipeline.convert import Converter
-from orchestrator.pipeline.filetypes import detect
+from orchestrator.pipeline.convert.chunking import tokenizer_path
+from orchestrator.pipeline.convert.converter import Converter
+from orchestrator.pipeline.document.filetypes import detect
 from orchestrator_client.models import DocType
 from tests.documents import (
     HEADINGS,

@@ -8,8 +8,13 @@ from pathlib import Path
 import pytest
 
 from knowledge.errors import InvalidInput
-from orchestrator.pipeline.documents import validate_document
-from orchestrator.pipeline.sources import decode_upload, read_path, resolve_path, url_filename
+from orchestrator.pipeline.document.job import validate_document
+from orchestrator.pipeline.document.sources import (
+    decode_upload,
+    read_path,
+    resolve_path,
+    url_filename,
+)
 from orchestrator.settings import OrchestratorSettings
 from orchestrator_client.models import DocumentRequest
 from tests.documents import write_md

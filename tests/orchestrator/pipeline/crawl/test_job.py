@@ -10,7 +10,7 @@ import pytest
 
 from knowledge.errors import InvalidInput
 from orchestrator.errors import FetchFailed, JobCancelled
-from orchestrator.pipeline.crawljob import run_crawl, validate_crawl
+from orchestrator.pipeline.crawl.job import run_crawl, validate_crawl
 from orchestrator.settings import OrchestratorSettings
 from orchestrator_client.models import CrawlRequest
 from tests.orchestrator.pipeline.conftest import MakeContext

@@ -9,7 +9,6 @@ imported here lazily: it costs ~1.7 s and must stay off the MCP server's start-u
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +17,7 @@ from urllib.parse import urldefrag, urlsplit, urlunsplit
 
 from knowledge.errors import InvalidInput
 from orchestrator.errors import FetchFailed
-from orchestrator.pipeline.crawl_browser import run_to_end
+from orchestrator.pipeline.crawl.browser import run_to_end
 from orchestrator.pipeline.netsafety import refused_reason, resolve_checked
 from orchestrator_client.models import PageFailure
 
@@ -70,11 +69,10 @@ def normalize_url(url: str) -> str:
     return urlunsplit((parts.scheme.lower(), netloc, parts.path or "/", parts.query, ""))
 
 
-def prepare_crawl4ai(base_dir: Path) -> None:
-    """Crawl4AI reads these at import time: set them before the first import."""
-    base_dir.mkdir(parents=True, exist_ok=True)
-    os.environ.setdefault("CRAWL4_AI_BASE_DIRECTORY", str(base_dir))
-    os.environ.setdefault("CRAWL4AI_NO_CLOUD_NOTICE", "1")
+def crawl4ai_environment(base_dir: Path) -> dict[str, str]:
+    """Crawl4AI reads these once, when first imported: a process's composition root sets
+    them for its data dir (each crawl also passes its own directory explicitly)."""
+    return {"CRAWL4_AI_BASE_DIRECTORY": str(base_dir), "CRAWL4AI_NO_CLOUD_NOTICE": "1"}
 
 
 def _title(result: Any) -> str:
@@ -105,7 +103,7 @@ async def _strategy(plan: CrawlPlan) -> AsyncIterator[tuple[Any, Any]]:
     if plan.mode == "http":
         from crawl4ai import BrowserConfig, HTTPCrawlerConfig
 
-        from orchestrator.pipeline.crawl_safety import SafeHTTPStrategy
+        from orchestrator.pipeline.crawl.safety import SafeHTTPStrategy
 
         http = HTTPCrawlerConfig(downloads_path=str(plan.base_dir / "downloads"))
         yield (
@@ -113,7 +111,7 @@ async def _strategy(plan: CrawlPlan) -> AsyncIterator[tuple[Any, Any]]:
             BrowserConfig(verbose=False),
         )
         return
-    from orchestrator.pipeline.crawl_browser import (
+    from orchestrator.pipeline.crawl.browser import (
         browser_strategy,
         check_devtools,
         find_browser,
@@ -153,11 +151,11 @@ async def _start(crawler: Any, plan: CrawlPlan) -> None:
 
 async def crawl_pages(plan: CrawlPlan) -> AsyncGenerator[Page | PageFailure, None]:
     """Yield each fetched page (deduplicated by URL) and each page that failed or was refused."""
-    prepare_crawl4ai(plan.base_dir)
+    plan.base_dir.mkdir(parents=True, exist_ok=True)
     from crawl4ai import AsyncWebCrawler, CacheMode, CrawlerRunConfig
     from crawl4ai.deep_crawling import BFSDeepCrawlStrategy, DomainFilter, FilterChain
 
-    from orchestrator.pipeline.crawl_safety import PublicLinkFilter, failure_reason
+    from orchestrator.pipeline.crawl.safety import PublicLinkFilter, failure_reason
 
     link_filter = PublicLinkFilter(allow_private=plan.allow_private)
     deep = BFSDeepCrawlStrategy(

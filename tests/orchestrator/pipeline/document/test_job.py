@@ -17,7 +17,7 @@ from knowledge.errors import InvalidInput
 from knowledge.service import KnowledgeService
 from orchestrator.errors import ConversionFailed, JobCancelled
 from orchestrator.pipeline.context import JobContext
-from orchestrator.pipeline.run import run_job, validate_request
+from orchestrator.pipeline.dispatch import run_job, validate_request
 from orchestrator.settings import OrchestratorSettings
 from orchestrator_client.models import DocType, DocumentRequest
 from tests.documents import PHRASES, write_docx_as, write_md, write_random_bytes

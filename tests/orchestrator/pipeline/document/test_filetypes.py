@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from knowledge.errors import InvalidInput
-from orchestrator.pipeline.filetypes import detect
+from orchestrator.pipeline.document.filetypes import detect
 from orchestrator_client.models import DocType
 from tests.documents import (
     write_docx_as,

@@ -16,10 +16,10 @@ from typing import Any, Literal
 
 from knowledge.errors import InvalidInput
 from orchestrator.errors import FetchFailed
+from orchestrator.pipeline.config import PipelineConfig
 from orchestrator.pipeline.context import JobContext
-from orchestrator.pipeline.crawl import BROWSER_MISSING, CrawlPlan, Page, crawl_pages
+from orchestrator.pipeline.crawl.crawler import BROWSER_MISSING, CrawlPlan, Page, crawl_pages
 from orchestrator.pipeline.netsafety import check_url
-from orchestrator.settings import OrchestratorSettings
 from orchestrator_client.models import CrawlRequest, JobResult, PageFailure, Progress
 
 QUEUE_PAGES = 8  # pages fetched ahead of chunking, and chunked ahead of embedding
@@ -28,44 +28,44 @@ CONVERTER_NAME = "crawl4ai:http"
 _TRANSIENT_PREFIXES = ("timeout", "connection failed", "HTTP 5", "HTTP 429")
 
 
-def _mode(request: CrawlRequest, settings: OrchestratorSettings) -> Literal["http", "browser"]:
-    return request.mode or settings.crawl_mode
+def _mode(request: CrawlRequest, config: PipelineConfig) -> Literal["http", "browser"]:
+    return request.mode or config.crawl_mode
 
 
-async def validate_crawl(request: CrawlRequest, settings: OrchestratorSettings) -> None:
+async def validate_crawl(request: CrawlRequest, config: PipelineConfig) -> None:
     """Checks cheap enough for the request path; InvalidInput says what to change."""
-    if request.max_pages > settings.crawl_max_pages:
+    if request.max_pages > config.crawl_max_pages:
         raise InvalidInput(
             f"max_pages is {request.max_pages}; this server crawls at most "
-            f"{settings.crawl_max_pages} pages per job (SHIELD_CRAWL_MAX_PAGES)."
+            f"{config.crawl_max_pages} pages per job (SHIELD_CRAWL_MAX_PAGES)."
         )
-    if _mode(request, settings) == "browser":
-        from orchestrator.pipeline.crawl_browser import find_browser
+    if _mode(request, config) == "browser":
+        from orchestrator.pipeline.crawl.browser import find_browser
 
-        path = settings.crawl_browser_path
+        path = config.crawl_browser_path
         if path is not None and not path.is_file():
             raise InvalidInput(
                 f"SHIELD_CRAWL_BROWSER_PATH is {str(path)!r}, which is not a file; point it "
                 "at a Chromium executable such as /usr/bin/chromium."
             )
-        if settings.crawl_browser_cdp_url is None and find_browser(path) is None:
+        if config.crawl_browser_cdp_url is None and find_browser(path) is None:
             raise InvalidInput(BROWSER_MISSING)
-    await check_url(request.url, allow_private=settings.crawl_allow_private)
+    await check_url(request.url, allow_private=config.crawl_allow_private)
 
 
-def plan_for(request: CrawlRequest, settings: OrchestratorSettings) -> CrawlPlan:
-    mode = _mode(request, settings)
+def plan_for(request: CrawlRequest, config: PipelineConfig) -> CrawlPlan:
+    mode = _mode(request, config)
     return CrawlPlan(
         start_url=request.url,
-        max_pages=min(request.max_pages, settings.crawl_max_pages),
+        max_pages=min(request.max_pages, config.crawl_max_pages),
         max_depth=request.max_depth,
-        allow_private=settings.crawl_allow_private,
-        page_timeout=settings.crawl_page_timeout,
-        base_dir=settings.data_dir / "crawl4ai",
+        allow_private=config.crawl_allow_private,
+        page_timeout=config.crawl_page_timeout,
+        base_dir=config.crawl4ai_dir,
         allowed_domains=list(request.allowed_domains or []),
         mode=mode,
-        cdp_url=settings.crawl_browser_cdp_url,
-        browser_path=settings.crawl_browser_path,
+        cdp_url=config.crawl_browser_cdp_url,
+        browser_path=config.crawl_browser_path,
     )
 
 
@@ -169,10 +169,10 @@ def _nothing_fetched(url: str, failed: list[PageFailure]) -> FetchFailed:
 
 async def run_crawl(request: CrawlRequest, ctx: JobContext) -> JobResult:
     """Crawl, chunk, embed and store; pages that fail are listed, not fatal (unless all do)."""
-    settings = ctx.settings
+    config = ctx.config
     # Checked again here: the job may run long after it was accepted, on another machine.
-    await check_url(request.url, allow_private=settings.crawl_allow_private)
-    plan = plan_for(request, settings)
+    await check_url(request.url, allow_private=config.crawl_allow_private)
+    plan = plan_for(request, config)
     collection = request.collection or ctx.service.default_collection
     tally = _Tally()
     await ctx.report(Progress(stage="crawling", done=0, total=plan.max_pages))

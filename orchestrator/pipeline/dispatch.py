@@ -9,16 +9,16 @@ from __future__ import annotations
 from knowledge.errors import InvalidInput
 from knowledge.validation import check_metadata
 from knowledge.vectorstore.base import check_collection_name
+from orchestrator.pipeline.config import PipelineConfig
 from orchestrator.pipeline.context import JobContext
 from orchestrator.pipeline.ingest import PIPELINE_KEYS
-from orchestrator.settings import OrchestratorSettings
 from orchestrator_client.models import CrawlRequest, DocumentRequest, JobResult
 
 
-def _check_common(request: CrawlRequest | DocumentRequest, settings: OrchestratorSettings) -> None:
+def _check_common(request: CrawlRequest | DocumentRequest, config: PipelineConfig) -> None:
     if request.collection is not None:
         name = check_collection_name(request.collection)
-        if settings.qdrant_url is None and name != name.lower():
+        if config.embedded_store and name != name.lower():
             # The embedded store keeps collections in directories (see vectorstore/edge.py);
             # refusing here beats failing the job later.
             raise InvalidInput(
@@ -35,27 +35,25 @@ def _check_common(request: CrawlRequest | DocumentRequest, settings: Orchestrato
         )
 
 
-async def validate_request(
-    request: CrawlRequest | DocumentRequest, settings: OrchestratorSettings
-) -> None:
+async def validate_request(request: CrawlRequest | DocumentRequest, config: PipelineConfig) -> None:
     """Refuse a request that cannot succeed, before it is queued (InvalidInput)."""
-    _check_common(request, settings)
+    _check_common(request, config)
     if isinstance(request, DocumentRequest):
-        from orchestrator.pipeline.documents import validate_document
+        from orchestrator.pipeline.document.job import validate_document
 
-        await validate_document(request, settings)
+        await validate_document(request, config)
     else:
-        from orchestrator.pipeline.crawljob import validate_crawl
+        from orchestrator.pipeline.crawl.job import validate_crawl
 
-        await validate_crawl(request, settings)
+        await validate_crawl(request, config)
 
 
 async def run_job(request: CrawlRequest | DocumentRequest, ctx: JobContext) -> JobResult:
     """Run one job's pipeline; raises the domain errors of orchestrator/errors.py."""
     if isinstance(request, DocumentRequest):
-        from orchestrator.pipeline.documents import run_document
+        from orchestrator.pipeline.document.job import run_document
 
         return await run_document(request, ctx)
-    from orchestrator.pipeline.crawljob import run_crawl
+    from orchestrator.pipeline.crawl.job import run_crawl
 
     return await run_crawl(request, ctx)

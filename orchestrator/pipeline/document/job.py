@@ -9,22 +9,22 @@ from __future__ import annotations
 
 import asyncio
 
-from orchestrator.pipeline import filetypes, sources
+from orchestrator.pipeline.config import PipelineConfig
 from orchestrator.pipeline.context import JobContext
+from orchestrator.pipeline.document import filetypes, sources
+from orchestrator.pipeline.document.sources import Loaded
 from orchestrator.pipeline.ingest import ingest_chunks
-from orchestrator.pipeline.sources import Loaded
-from orchestrator.settings import OrchestratorSettings
 from orchestrator_client.models import DocumentRequest, JobResult, Progress
 
 
-async def validate_document(request: DocumentRequest, settings: OrchestratorSettings) -> None:
+async def validate_document(request: DocumentRequest, config: PipelineConfig) -> None:
     """Refuse what can be refused without doing the work (InvalidInput, actionable)."""
     if request.content_base64 is not None:
         assert request.filename is not None  # the model requires it with content_base64
         # Decoding is what proves the content is base64 and within the limit; it is
         # bounded by the request size and costs milliseconds.
         await asyncio.to_thread(
-            sources.decode_upload, request.content_base64, request.filename, settings
+            sources.decode_upload, request.content_base64, request.filename, config
         )
         return
     assert request.source is not None
@@ -32,35 +32,35 @@ async def validate_document(request: DocumentRequest, settings: OrchestratorSett
     if sources.is_url(source):
         from orchestrator.pipeline.netsafety import check_url
 
-        await check_url(source, allow_private=settings.crawl_allow_private)
+        await check_url(source, allow_private=config.crawl_allow_private)
         return
 
     def check_path() -> None:
-        path = sources.resolve_path(source, settings)
-        sources.check_path_size(path, source, settings)
+        path = sources.resolve_path(source, config)
+        sources.check_path_size(path, source, config)
 
     await asyncio.to_thread(check_path)
 
 
 async def _load(request: DocumentRequest, ctx: JobContext) -> Loaded:
-    settings = ctx.settings
+    config = ctx.config
     if request.content_base64 is not None:
         assert request.filename is not None
         return await asyncio.to_thread(
-            sources.decode_upload, request.content_base64, request.filename, settings
+            sources.decode_upload, request.content_base64, request.filename, config
         )
     assert request.source is not None
     source = request.source.strip()
     if not sources.is_url(source):
-        return await asyncio.to_thread(sources.read_path, source, settings)
-    from orchestrator.pipeline.fetch import fetch_url
+        return await asyncio.to_thread(sources.read_path, source, config)
+    from orchestrator.pipeline.document.fetch import fetch_url
 
     await ctx.report(Progress(stage="fetching", done=0, total=1))
     fetched = await fetch_url(
         source,
-        max_bytes=settings.max_document_bytes,
-        timeout=settings.fetch_timeout,
-        allow_private=settings.crawl_allow_private,
+        max_bytes=config.max_document_bytes,
+        timeout=config.fetch_timeout,
+        allow_private=config.crawl_allow_private,
     )
     await ctx.report(Progress(stage="fetching", done=1, total=1))
     name = sources.url_filename(fetched.url, fetched.content_type)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.pipeline.crawl import CrawlPlan, Page, crawl_pages, normalize_url
-from orchestrator.pipeline.crawl_safety import PublicLinkFilter, SafeHTTPStrategy
+from orchestrator.pipeline.crawl.crawler import CrawlPlan, Page, crawl_pages, normalize_url
+from orchestrator.pipeline.crawl.safety import PublicLinkFilter, SafeHTTPStrategy
 from orchestrator_client.models import PageFailure
 from tests.sites import Site, serve_site
 

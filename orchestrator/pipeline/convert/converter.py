@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from orchestrator.errors import ConversionFailed, StageTimeout
-from orchestrator.pipeline.chunking import Chunk
+from orchestrator.pipeline.convert.chunking import Chunk
 from orchestrator_client.models import DocType
 
 log = logging.getLogger(__name__)
@@ -50,12 +50,12 @@ class _Child:
     """One docling process and the parent's end of its pipe."""
 
     def __init__(self, max_tokens: int) -> None:
-        from orchestrator.pipeline import _convert_worker
+        from orchestrator.pipeline.convert import child
 
         ctx = multiprocessing.get_context("spawn")
         self.conn, child_end = ctx.Pipe()
         self.process = ctx.Process(
-            target=_convert_worker.serve,
+            target=child.serve,
             args=(child_end, max_tokens),
             name="shield-docling",
             daemon=True,

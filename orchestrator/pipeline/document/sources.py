@@ -19,8 +19,8 @@ from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urlsplit
 
 from knowledge.errors import InvalidInput
-from orchestrator.pipeline.filetypes import extension_type
-from orchestrator.settings import OrchestratorSettings
+from orchestrator.pipeline.config import PipelineConfig
+from orchestrator.pipeline.document.filetypes import extension_type
 
 _URLSAFE = str.maketrans("-_", "+/")
 _DATA_URL = re.compile(r"^data:[^,]*;base64,", re.IGNORECASE)
@@ -56,14 +56,14 @@ def is_url(source: str) -> bool:
 # -- paths ---------------------------------------------------------------------------------
 
 
-def _roots(settings: OrchestratorSettings) -> list[Path]:
-    if not settings.ingest_roots:
+def _roots(config: PipelineConfig) -> list[Path]:
+    if not config.ingest_roots:
         raise InvalidInput(
             "Reading files from the server's disk is turned off: SHIELD_INGEST_ROOTS is not "
             "set. Set it to the directories ingest_doc may read (separated by "
             f"{os.pathsep!r}), or send the file as content_base64 with a filename."
         )
-    return [Path(root).resolve() for root in settings.ingest_roots]
+    return [Path(root).resolve() for root in config.ingest_roots]
 
 
 def _inside(path: Path, roots: list[Path]) -> bool:
@@ -80,16 +80,16 @@ def _unusable(source: str, exc: OSError) -> InvalidInput:
     return InvalidInput(f"Cannot use {source[:200]!r}: {exc.strerror or exc}; check the path.")
 
 
-def resolve_path(source: str, settings: OrchestratorSettings) -> Path:
+def resolve_path(source: str, config: PipelineConfig) -> Path:
     """The real path of ``source``, refused unless it is inside an ingest root."""
     try:
-        return _resolve_path(source, settings)
+        return _resolve_path(source, config)
     except OSError as exc:  # a name too long, a loop of links, a permission denied...
         raise _unusable(source, exc) from None
 
 
-def _resolve_path(source: str, settings: OrchestratorSettings) -> Path:
-    roots = _roots(settings)
+def _resolve_path(source: str, config: PipelineConfig) -> Path:
+    roots = _roots(config)
     if "\x00" in source:
         raise InvalidInput("source contains a NUL character; give a plain file path.")
     given = Path(source.strip())
@@ -112,14 +112,14 @@ def _resolve_path(source: str, settings: OrchestratorSettings) -> Path:
     return path
 
 
-def check_path_size(path: Path, source: str, settings: OrchestratorSettings) -> int:
+def check_path_size(path: Path, source: str, config: PipelineConfig) -> int:
     try:
         size = path.stat().st_size
     except OSError as exc:
         raise _unusable(source, exc) from None
-    if size > settings.max_document_bytes:
+    if size > config.max_document_bytes:
         raise InvalidInput(
-            f"{source!r} is {size} bytes; the limit is {settings.max_document_bytes} bytes "
+            f"{source!r} is {size} bytes; the limit is {config.max_document_bytes} bytes "
             "(SHIELD_MAX_DOCUMENT_BYTES). Split the document or raise the limit."
         )
     if size == 0:
@@ -127,10 +127,10 @@ def check_path_size(path: Path, source: str, settings: OrchestratorSettings) -> 
     return size
 
 
-def read_path(source: str, settings: OrchestratorSettings) -> Loaded:
+def read_path(source: str, config: PipelineConfig) -> Loaded:
     """Re-check and read a path source (blocking: run it in a thread)."""
-    path = resolve_path(source, settings)
-    check_path_size(path, source, settings)
+    path = resolve_path(source, config)
+    check_path_size(path, source, config)
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
     except OSError as exc:
@@ -139,12 +139,12 @@ def read_path(source: str, settings: OrchestratorSettings) -> Loaded:
         raise InvalidInput(f"Could not open {source!r}: {exc.strerror}.") from None
     with os.fdopen(fd, "rb") as handle:
         real = Path(f"/proc/self/fd/{fd}")
-        if real.exists() and not _inside(real.resolve(), _roots(settings)):
+        if real.exists() and not _inside(real.resolve(), _roots(config)):
             raise InvalidInput(f"{source!r} moved outside the ingest roots while queued; refused.")
-        data = handle.read(settings.max_document_bytes + 1)
-    if len(data) > settings.max_document_bytes:
+        data = handle.read(config.max_document_bytes + 1)
+    if len(data) > config.max_document_bytes:
         raise InvalidInput(
-            f"{source!r} grew past the limit of {settings.max_document_bytes} bytes "
+            f"{source!r} grew past the limit of {config.max_document_bytes} bytes "
             "(SHIELD_MAX_DOCUMENT_BYTES)."
         )
     return Loaded(data=data, filename=path.name, source=str(path))
@@ -161,11 +161,11 @@ def upload_name(filename: str) -> str:
     return name
 
 
-def decode_upload(content_base64: str, filename: str, settings: OrchestratorSettings) -> Loaded:
+def decode_upload(content_base64: str, filename: str, config: PipelineConfig) -> Loaded:
     name = upload_name(filename)
     text = _DATA_URL.sub("", content_base64.strip(), count=1)
     text = "".join(text.split())  # line-wrapped base64 is common
-    limit = settings.max_upload_bytes
+    limit = config.max_upload_bytes
     if len(text) // 4 * 3 > limit + 3:
         raise InvalidInput(
             f"content_base64 of {name!r} decodes to about {len(text) // 4 * 3} bytes; the "

@@ -16,7 +16,7 @@ import pytest
 
 from knowledge.errors import InvalidInput
 from orchestrator.errors import FetchFailed
-from orchestrator.pipeline.fetch import MAX_REDIRECTS, fetch_url
+from orchestrator.pipeline.document.fetch import MAX_REDIRECTS, fetch_url
 from tests.support import free_port
 
 
