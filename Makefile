@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: install serve test lint typecheck pytest bench clean
+.PHONY: install serve test test-fast lint typecheck pytest bench clean
 
 # Re-runs only when the dependency declarations change; `make install` is then a no-op.
 $(STAMP): pyproject.toml constraints.txt
@@ -31,6 +31,11 @@ pytest: install
 	$(PY) -m pytest
 
 test: lint typecheck pytest
+
+# The quick loop while editing: every test but those marked slow (server processes, the
+# transports, the distributed cluster, the browser, long conversions); no lint, no mypy.
+test-fast: install
+	$(PY) -m pytest -m "not slow"
 
 bench: install
 	$(PY) -m benchmarks.run

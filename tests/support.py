@@ -1,7 +1,16 @@
-"""Helpers the tests share: free ports, a stand-in HTTP service, a real server subprocess."""
+"""Helpers the tests share: ports, a stand-in HTTP service, real server subprocesses, and a
+clock for the circuit breakers.
+
+Ports: a port found free can be taken by another process (another test run on the same
+machine) before a server binds it. So an in-process server binds port 0 itself
+(``bound_socket``), an address that must refuse connections stays bound here for as long as
+it is needed (``closed_port``), and a server subprocess, which has to be told a port, is
+started again on another one when it finds its port taken (``HttpProcess``).
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -27,9 +36,41 @@ Handler = Callable[[str, str, Any], tuple[int, Any]]
 
 
 def free_port() -> int:
+    """A port nothing uses at this moment; another process may take it before it is bound.
+
+    Only for a server subprocess that is started again when its port was taken (what
+    ``HttpProcess`` does). A server in this process binds ``bound_socket()`` instead, and
+    an address that must refuse connections is a ``closed_port()``.
+    """
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def bound_socket() -> socket.socket:
+    """A TCP socket bound to a port of 127.0.0.1 the kernel chose; not yet listening.
+
+    Hand it to the server that will listen on it (``uvicorn.Server.serve(sockets=[...])``):
+    no other process can take the port in between.
+    """
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+@contextmanager
+def closed_port() -> Iterator[int]:
+    """A port of 127.0.0.1 that refuses connections for as long as the block runs.
+
+    It is bound here and never listened on, so a connection gets "connection refused", and
+    no server (of this run or another one) can start on it meanwhile.
+    """
+    with bound_socket() as sock:
+        yield int(sock.getsockname()[1])
+
+
+def port_of(sock: socket.socket) -> int:
+    return int(sock.getsockname()[1])
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -93,18 +134,60 @@ def server_env(data_dir: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-class ServerProcess:
-    """``shield-mcp serve --transport http`` as a real subprocess on a free port."""
+ADDRESS_IN_USE = "address already in use"  # what uvicorn logs when its port is taken
 
-    def __init__(self, data_dir: Path, log_path: Path, *, host: str = "127.0.0.1", **env: str):
-        self.port = free_port()
-        self.host = host
-        self.url = f"http://127.0.0.1:{self.port}"
+
+def listens(pid: int, port: int) -> bool:
+    """Whether process ``pid`` holds a TCP socket listening on ``port`` (Linux /proc)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError), open(table) as rows:
+            for row in list(rows)[1:]:
+                fields = row.split()
+                # local address "HEX_IP:HEX_PORT", state 0A = LISTEN, inode in column 10
+                if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "0A":
+                    inodes.add(f"socket:[{fields[9]}]")
+    if not inodes:
+        return False
+    with contextlib.suppress(OSError):
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            with contextlib.suppress(OSError):
+                if os.readlink(fd) in inodes:
+                    return True
+    return False
+
+
+class HttpProcess:
+    """A ``shield-mcp`` command that serves HTTP, as a real subprocess in its own session.
+
+    ``command(port)`` gives its arguments for a port. The port is picked before the
+    process binds it; should another process take it first, the server exits saying
+    "address already in use" and is started again on another port. Ready means this
+    process listens on the port (not merely that something answers there) and /health
+    answers 200.
+    """
+
+    ATTEMPTS = 5
+
+    def __init__(
+        self, command: Callable[[int], list[str]], env: dict[str, str], log_path: Path
+    ) -> None:
+        self.command = command
+        self.env = env
         self.log_path = log_path
         self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self._attempts = 0
+        self._spawn()
+
+    def _spawn(self) -> None:
+        self._attempts += 1
+        self._log.flush()
+        self._log_start = self.log_path.stat().st_size  # where this attempt's output begins
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
         self.proc = subprocess.Popen(
-            [SHIELD, "serve", "--transport", "http", "--host", host, "--port", str(self.port)],
-            env=server_env(data_dir, **env),
+            [SHIELD, *self.command(self.port)],
+            env=self.env,
             stdout=self._log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -114,29 +197,49 @@ class ServerProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
+                if ADDRESS_IN_USE in self._attempt_log() and self._attempts < self.ATTEMPTS:
+                    self._spawn()  # another process took the port first
+                    deadline = time.monotonic() + timeout
+                    continue
                 raise RuntimeError(f"server exited {self.proc.returncode}: {self.log()}")
-            try:
-                if httpx.get(f"{self.url}/health", timeout=1.0).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
+            if listens(self.proc.pid, self.port):
+                try:
+                    if httpx.get(f"{self.url}/health", timeout=1.0).status_code == 200:
+                        return
+                except httpx.TransportError:
+                    pass
             time.sleep(0.1)
-        raise TimeoutError(f"server not ready: {self.log()}")
+        raise TimeoutError(f"server not ready within {timeout:g} s: {self.log()}")
 
     def log(self) -> str:
         self._log.flush()
         return self.log_path.read_text(errors="replace")
 
-    def stop(self) -> int:
+    def _attempt_log(self) -> str:
+        return self.log_path.read_bytes()[self._log_start :].decode(errors="replace")
+
+    def stop(self, timeout: float = 15.0) -> int:
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGTERM)
             try:
-                self.proc.wait(timeout=15)
+                self.proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
         self._log.close()
         return int(self.proc.returncode)
+
+
+class ServerProcess(HttpProcess):
+    """``shield-mcp serve --transport http`` as a real subprocess on a free port."""
+
+    def __init__(self, data_dir: Path, log_path: Path, *, host: str = "127.0.0.1", **env: str):
+        self.host = host
+        super().__init__(
+            lambda port: ["serve", "--transport", "http", "--host", host, "--port", str(port)],
+            server_env(data_dir, **env),
+            log_path,
+        )
 
 
 @contextmanager
@@ -147,3 +250,20 @@ def running_server(data_dir: Path, log_path: Path, **env: str) -> Iterator[Serve
         yield server
     finally:
         server.stop()
+
+
+class BreakerClock:
+    """The clock of the ``circuitbreaker`` package, held still and moved by the test.
+
+    A breaker's recovery then happens exactly when the test moves the clock past it, never
+    because the machine was slow between two steps (``breaker_clock`` fixture).
+    """
+
+    def __init__(self) -> None:
+        self.now = time.monotonic()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -23,9 +22,10 @@ from knowledge.embeddings.ollama import OllamaEmbedder
 from knowledge.embeddings.openai_compat import OpenAIEmbedder
 from knowledge.embeddings.remote import RemoteEmbedder
 from knowledge.errors import DependencyRejected, DependencyUnavailable
-from tests.support import Handler, StubService, free_port
+from tests.support import BreakerClock, Handler, StubService
 
 CLOSED, OPEN, HALF_OPEN = 0.0, 1.0, 2.0
+RECOVERY = 60.0  # never elapses on its own in a test: the tests move ``breaker_clock``
 
 
 def healthy(method: str, path: str, body: Any) -> tuple[int, Any]:
@@ -73,15 +73,6 @@ def gauge(breaker: Breaker) -> float | None:
     return REGISTRY.get_sample_value("circuit_breaker_state", {"breaker": breaker.name})
 
 
-async def wait_for_state(breaker: Breaker, state: str, give_up_after: float = 15.0) -> None:
-    """Poll until the breaker reaches ``state`` (a guard against hanging, not a speed check)."""
-    deadline = time.monotonic() + give_up_after
-    while breaker.state != state:
-        if time.monotonic() > deadline:
-            pytest.fail(f"breaker {breaker.name} stayed {breaker.state}, expected {state}")
-        await asyncio.sleep(0.02)
-
-
 async def fail_times(embedder: RemoteEmbedder, times: int) -> None:
     for _ in range(times):
         with pytest.raises(DependencyUnavailable):
@@ -127,10 +118,10 @@ async def test_breaker_opens_after_the_threshold_and_then_fails_fast(
 
 @pytest.mark.parametrize("make", EMBEDDERS)
 async def test_a_service_that_refuses_connections_opens_the_breaker(
-    make: EmbedderFactory, closing: list[RemoteEmbedder]
+    make: EmbedderFactory, closing: list[RemoteEmbedder], dead_port: int
 ) -> None:
     breaker = new_breaker(failure_threshold=2, recovery_seconds=60)
-    embedder = make(f"http://127.0.0.1:{free_port()}", breaker)  # nothing listens there
+    embedder = make(f"http://127.0.0.1:{dead_port}", breaker)  # nothing listens there
     closing.append(embedder)
     await fail_times(embedder, 2)
     assert breaker.state == "open"
@@ -186,10 +177,10 @@ async def test_only_consecutive_failures_count(closing: list[RemoteEmbedder]) ->
 
 @pytest.mark.parametrize("make", EMBEDDERS)
 async def test_breaker_recovers_through_half_open_and_the_gauge_follows(
-    make: EmbedderFactory, closing: list[RemoteEmbedder]
+    make: EmbedderFactory, closing: list[RemoteEmbedder], breaker_clock: BreakerClock
 ) -> None:
-    breaker = new_breaker(failure_threshold=2, recovery_seconds=1.0)
-    bystander = new_breaker(failure_threshold=2, recovery_seconds=1.0)
+    breaker = new_breaker(failure_threshold=2, recovery_seconds=RECOVERY)
+    bystander = new_breaker(failure_threshold=2, recovery_seconds=RECOVERY)
     with StubService(failing) as stub:
         embedder = make(stub.url, breaker)
         closing.append(embedder)
@@ -202,7 +193,10 @@ async def test_breaker_recovers_through_half_open_and_the_gauge_follows(
             await embedder.embed_documents(["hello"])
         assert len(stub.requests) == 2
 
-        await wait_for_state(breaker, "half_open")
+        breaker_clock.advance(RECOVERY - 0.5)
+        assert breaker.state == "open" and gauge(breaker) == OPEN  # not yet
+        breaker_clock.advance(0.5)
+        assert breaker.state == "half_open"
         assert gauge(breaker) == HALF_OPEN
         assert len(stub.requests) == 2  # turning half-open sends nothing by itself
 
@@ -215,14 +209,15 @@ async def test_breaker_recovers_through_half_open_and_the_gauge_follows(
 
 
 async def test_a_failure_while_half_open_opens_the_breaker_again(
-    closing: list[RemoteEmbedder],
+    closing: list[RemoteEmbedder], breaker_clock: BreakerClock
 ) -> None:
-    breaker = new_breaker(failure_threshold=3, recovery_seconds=1.0)
+    breaker = new_breaker(failure_threshold=3, recovery_seconds=RECOVERY)
     with StubService(failing) as stub:
         embedder = _openai(stub.url, breaker)
         closing.append(embedder)
         await fail_times(embedder, 3)
-        await wait_for_state(breaker, "half_open")
+        breaker_clock.advance(RECOVERY)
+        assert breaker.state == "half_open"
 
         await fail_times(embedder, 1)  # one failed trial is enough to open it again
         assert len(stub.requests) == 4
@@ -231,8 +226,7 @@ async def test_a_failure_while_half_open_opens_the_breaker_again(
         with pytest.raises(DependencyUnavailable, match="circuit breaker is open") as caught:
             await embedder.embed_documents(["hello"])
         assert len(stub.requests) == 4
-    assert caught.value.retry_after is not None
-    assert caught.value.retry_after > 0
+    assert caught.value.retry_after == RECOVERY  # a whole recovery time from the failed trial
 
 
 async def test_breakers_are_listed_and_exported_by_name() -> None:
@@ -281,15 +275,16 @@ async def test_a_cancelled_call_does_not_reset_the_failure_count(
 
 
 async def test_a_cancelled_trial_call_does_not_close_a_half_open_breaker(
-    closing: list[RemoteEmbedder],
+    closing: list[RemoteEmbedder], breaker_clock: BreakerClock
 ) -> None:
-    breaker = new_breaker(failure_threshold=1, recovery_seconds=1.0)
+    breaker = new_breaker(failure_threshold=1, recovery_seconds=RECOVERY)
     release = threading.Event()
     with StubService(failing) as stub:
         embedder = _openai(stub.url, breaker)
         closing.append(embedder)
         await fail_times(embedder, 1)
-        await wait_for_state(breaker, "half_open")
+        breaker_clock.advance(RECOVERY)
+        assert breaker.state == "half_open"
         stub.handler = hanging(release)
         try:
             await give_up_on(embedder)

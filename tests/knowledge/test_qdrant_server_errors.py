@@ -14,7 +14,7 @@ import pytest
 from knowledge.breakers import Breaker
 from knowledge.errors import DependencyRejected, DependencyUnavailable
 from knowledge.vectorstore.qdrant_server import QdrantServerStore
-from tests.support import StubService, free_port
+from tests.support import StubService
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore:Api key is used with an insecure connection"),
@@ -60,8 +60,8 @@ async def test_server_errors_open_the_breaker() -> None:
             await store.close()
 
 
-async def test_an_unreachable_server_says_which_setting_to_check() -> None:
-    store = store_at(f"http://127.0.0.1:{free_port()}/?api_key=leak")
+async def test_an_unreachable_server_says_which_setting_to_check(dead_port: int) -> None:
+    store = store_at(f"http://127.0.0.1:{dead_port}/?api_key=leak")
     try:
         with pytest.raises(DependencyUnavailable, match="SHIELD_QDRANT_URL") as caught:
             await store.collection_exists("notes")

@@ -20,7 +20,7 @@ from tests.knowledge.remote_fixtures import (
     fake_vector,
     new_breaker,
 )
-from tests.support import StubService, free_port
+from tests.support import StubService
 
 # --- Ollama specifics -----------------------------------------------------------------------
 
@@ -116,9 +116,9 @@ async def test_openai_base_url_with_trailing_slash(closing: list[RemoteEmbedder]
 
 
 async def test_vector_names_derive_from_provider_and_model(
-    closing: list[RemoteEmbedder],
+    closing: list[RemoteEmbedder], dead_port: int
 ) -> None:
-    url = f"http://127.0.0.1:{free_port()}"  # never contacted: the name needs no request
+    url = f"http://127.0.0.1:{dead_port}"  # never contacted: the name needs no request
     ollama = build(OLLAMA, url, closing)
     openai = OpenAIEmbedder(base_url=url, model="BAAI/bge-m3", breaker=new_breaker())
     closing.append(openai)

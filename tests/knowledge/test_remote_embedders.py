@@ -22,7 +22,7 @@ from tests.knowledge.remote_fixtures import (
     fake_vector,
     inputs,
 )
-from tests.support import StubService, free_port
+from tests.support import StubService
 
 # --- behaviour both providers share ---------------------------------------------------------
 
@@ -110,9 +110,9 @@ async def test_a_server_error_means_unavailable(
 
 @pytest.mark.parametrize("provider", PROVIDERS)
 async def test_connection_refused_means_unavailable(
-    provider: Provider, closing: list[RemoteEmbedder]
+    provider: Provider, closing: list[RemoteEmbedder], dead_port: int
 ) -> None:
-    url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    url = f"http://127.0.0.1:{dead_port}"  # nothing listens there
     embedder = build(provider, url, closing)
     with pytest.raises(DependencyUnavailable, match="not reachable") as caught:
         await embedder.embed_documents(["hello"])

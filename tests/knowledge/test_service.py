@@ -13,7 +13,6 @@ from knowledge.embeddings.ollama import OllamaEmbedder
 from knowledge.errors import DependencyUnavailable, InvalidInput
 from knowledge.service import Document, KnowledgeService, Limits
 from knowledge.vectorstore.edge import EdgeVectorStore
-from tests.support import free_port
 
 
 @pytest.fixture
@@ -106,10 +105,12 @@ def test_bad_documents_are_refused_before_anything_is_written(
         service.validate_documents(documents)  # type: ignore[arg-type]
 
 
-async def test_a_failed_embedding_leaves_no_collection_behind(data_dir: Path) -> None:
+async def test_a_failed_embedding_leaves_no_collection_behind(
+    data_dir: Path, dead_port: int
+) -> None:
     # Ollama cannot run here; a closed port is the real "Ollama is down" case.
     embedder = OllamaEmbedder(
-        host=f"http://127.0.0.1:{free_port()}",
+        host=f"http://127.0.0.1:{dead_port}",
         model="nomic-embed-text",
         breaker=Breaker("test-service-down"),
     )

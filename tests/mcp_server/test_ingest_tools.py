@@ -21,7 +21,11 @@ from tests.sites import serve_site
 
 PSQL = ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-q"]
 
+# Through ingest_client: each starts an orchestrator whose docling child takes seconds.
+END_TO_END = pytest.mark.slow
 
+
+@END_TO_END
 async def test_each_document_format_becomes_searchable(
     ingest_client: Client, docs_dir: Path
 ) -> None:
@@ -43,6 +47,7 @@ async def test_each_document_format_becomes_searchable(
         assert best["metadata"]["source"] == str(path.resolve())
 
 
+@END_TO_END
 async def test_pdf_result_names_the_pipeline_that_ran(
     ingest_client: Client, docs_dir: Path
 ) -> None:
@@ -53,6 +58,7 @@ async def test_pdf_result_names_the_pipeline_that_ran(
     assert status["result"]["converter"] == "docling:native-pdf"
 
 
+@END_TO_END
 async def test_uploaded_content_is_ingested_and_reingesting_skips_it(
     ingest_client: Client, tmp_path: Path
 ) -> None:
@@ -70,6 +76,7 @@ async def test_uploaded_content_is_ingested_and_reingesting_skips_it(
     assert PHRASES["docx"] in found["results"][0]["text"]
 
 
+@END_TO_END
 async def test_a_mislabelled_file_fails_its_job_and_the_next_one_succeeds(
     ingest_client: Client, docs_dir: Path
 ) -> None:
@@ -86,6 +93,7 @@ async def test_a_mislabelled_file_fails_its_job_and_the_next_one_succeeds(
     assert ok["status"] == "succeeded", ok
 
 
+@END_TO_END
 async def test_crawl_reaches_a_deep_page(ingest_client: Client) -> None:
     with serve_site(pages=30, slow_delay=0.2) as site:
         job = await call(ingest_client, "crawl_web", url=site.url, max_pages=40, max_depth=6)
@@ -136,14 +144,15 @@ async def test_refusals_are_tool_errors_that_say_what_to_do(
         assert listed.is_error  # nothing was queued by any refusal above
 
 
-async def test_orchestrator_down_is_a_clear_error_then_fails_fast(data_dir: Path) -> None:
+async def test_orchestrator_down_is_a_clear_error_then_fails_fast(
+    data_dir: Path, dead_port: int
+) -> None:
     from mcp_server.app import build_server
     from mcp_server.settings import ServerSettings
-    from tests.support import free_port
 
     settings = ServerSettings(
         data_dir=data_dir,
-        orchestrator_url=f"http://127.0.0.1:{free_port()}",
+        orchestrator_url=f"http://127.0.0.1:{dead_port}",
         breaker_failure_threshold=2,
         breaker_recovery_seconds=120,
         orchestrator_timeout=2,
@@ -156,6 +165,7 @@ async def test_orchestrator_down_is_a_clear_error_then_fails_fast(data_dir: Path
         assert "open" in message.lower() and "retry in" in message.lower(), message
 
 
+@pytest.mark.postgres
 async def test_a_job_store_down_at_boot_is_retried_by_a_later_call(
     data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -6,19 +6,22 @@ separate ``shield-mcp orchestrator`` process over HTTP.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from mcp import ClientSession
 
 from tests.documents import PHRASES, write_md
 from tests.mcp_server.test_http import http_session
 from tests.mcp_server.test_stdio import stdio_session
 from tests.sites import serve_site
-from tests.support import SHIELD, free_port, running_server, server_env
+from tests.support import HttpProcess, running_server, server_env
+
+# Server processes that start the embedded orchestrator and convert and crawl for real.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
 
 async def _call(session: ClientSession, tool: str, **args: Any) -> dict[str, Any]:
@@ -94,28 +97,18 @@ async def test_mcp_server_drives_a_separate_orchestrator(tmp_path: Path) -> None
     docs = tmp_path / "docs"
     docs.mkdir()
     path = write_md(docs / "canyon.md")
-    port = free_port()
-    orch_dir = tmp_path / "orchestrator-data"
-    log = (tmp_path / "orchestrator.log").open("wb")
-    proc = await asyncio.create_subprocess_exec(
-        SHIELD,
-        "orchestrator",
-        "--port",
-        str(port),
-        env=server_env(
-            orch_dir, SHIELD_INGEST_ROOTS=str(docs), SHIELD_ORCHESTRATOR_TOKEN="orch-token"
+    orchestrator = HttpProcess(
+        lambda port: ["orchestrator", "--host", "127.0.0.1", "--port", str(port)],
+        server_env(
+            tmp_path / "orchestrator-data",
+            SHIELD_INGEST_ROOTS=str(docs),
+            SHIELD_ORCHESTRATOR_TOKEN="orch-token",
         ),
-        stdout=log,
-        stderr=log,
+        tmp_path / "orchestrator.log",
     )
     try:
-        url = f"http://127.0.0.1:{port}"
-        for _ in range(300):
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                await asyncio.sleep(0.1)
+        orchestrator.wait_ready(timeout=60)
+        url = orchestrator.url
         with running_server(
             tmp_path / "mcp-data",
             tmp_path / "server.log",
@@ -130,6 +123,4 @@ async def test_mcp_server_drives_a_separate_orchestrator(tmp_path: Path) -> None
         # The orchestrator's own API refuses callers without its token.
         assert httpx.get(f"{url}/jobs/{job['job_id']}").status_code == 401
     finally:
-        proc.terminate()
-        await proc.wait()
-        log.close()
+        orchestrator.stop()

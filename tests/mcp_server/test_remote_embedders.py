@@ -17,7 +17,7 @@ from prometheus_client import REGISTRY
 
 from mcp_server.app import build_server
 from mcp_server.settings import ServerSettings
-from tests.support import StubService, free_port
+from tests.support import StubService
 
 DIM = 64
 
@@ -88,13 +88,12 @@ async def test_a_missing_ollama_model_is_a_clear_tool_error(data_dir: Path) -> N
 
 
 async def test_ollama_down_opens_the_breaker_and_the_tool_says_when_to_retry(
-    data_dir: Path,
+    data_dir: Path, dead_port: int
 ) -> None:
-    port = free_port()  # nothing listens here: Ollama is down
-    settings = ServerSettings(
+    settings = ServerSettings(  # nothing listens on dead_port: Ollama is down
         data_dir=data_dir,
         embedder="ollama",
-        ollama_host=f"http://127.0.0.1:{port}",
+        ollama_host=f"http://127.0.0.1:{dead_port}",
         breaker_failure_threshold=3,
         breaker_recovery_seconds=30,
     )

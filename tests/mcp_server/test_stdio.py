@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
@@ -39,6 +40,7 @@ async def call(session: ClientSession, tool: str, args: dict[str, Any]) -> Any:
     return result.structured_content
 
 
+@pytest.mark.slow
 async def test_store_and_find_survive_a_restart(data_dir: Path) -> None:
     async with stdio_session(data_dir) as session:
         names = {t.name for t in (await session.list_tools()).tools}
@@ -73,6 +75,7 @@ async def test_store_and_find_survive_a_restart(data_dir: Path) -> None:
         assert everything["returned"] == 2
 
 
+@pytest.mark.slow
 async def test_errors_come_back_as_tool_errors_and_the_server_keeps_serving(
     data_dir: Path,
 ) -> None:
@@ -84,6 +87,7 @@ async def test_errors_come_back_as_tool_errors_and_the_server_keeps_serving(
         assert not ok.is_error
 
 
+@pytest.mark.slow
 async def test_a_second_server_on_the_same_data_dir_fails_at_start_and_says_why(
     data_dir: Path,
 ) -> None:

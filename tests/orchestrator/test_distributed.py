@@ -24,7 +24,14 @@ import pytest
 
 from tests.documents import PHRASES, write_all
 from tests.sites import serve_site
-from tests.support import SHIELD, free_port, server_env
+from tests.support import SHIELD, HttpProcess, server_env
+
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.redis,
+    pytest.mark.slow,
+    pytest.mark.timeout(300),  # processes start, import docling, crawl and convert
+]
 
 PSQL = ["psql", "-h", "127.0.0.1", "-U", "postgres", "-v", "ON_ERROR_STOP=1", "-q"]
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -103,10 +110,8 @@ class Cluster:
     def __init__(self, tmp_path: Path, env: dict[str, str]) -> None:
         self.tmp_path = tmp_path
         self.env = env
-        self.procs: list[Proc] = []
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.http = httpx.Client(base_url=self.url, timeout=30.0)
+        self.procs: list[Proc | HttpProcess] = []
+        self.http = httpx.Client(timeout=30.0)  # its base URL once the orchestrator is up
 
     def _start(self, args: list[str], data_dir: Path, name: str) -> Proc:
         data_dir.mkdir(parents=True, exist_ok=True)
@@ -114,23 +119,18 @@ class Cluster:
         self.procs.append(proc)
         return proc
 
-    def orchestrator(self) -> Proc:
-        proc = self._start(
-            ["orchestrator", "--host", "127.0.0.1", "--port", str(self.port)],
-            self.tmp_path / "orchestrator-data",
-            "orchestrator",
+    def orchestrator(self) -> HttpProcess:
+        data_dir = self.tmp_path / "orchestrator-data"
+        data_dir.mkdir(parents=True, exist_ok=True)
+        proc = HttpProcess(
+            lambda port: ["orchestrator", "--host", "127.0.0.1", "--port", str(port)],
+            server_env(data_dir, **self.env),
+            self.tmp_path / "orchestrator.log",
         )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if proc.proc.poll() is not None:
-                raise RuntimeError(f"orchestrator exited: {proc.log()}")
-            try:
-                if self.http.get("/health").status_code == 200:
-                    return proc
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        raise TimeoutError(proc.log())
+        self.procs.append(proc)
+        proc.wait_ready(timeout=60)
+        self.http.base_url = httpx.URL(proc.url)
+        return proc
 
     def worker(self, data_dir: Path, name: str) -> Proc:
         return self._start(["worker"], data_dir, name)

@@ -11,14 +11,17 @@ from knowledge.breakers import Breaker
 from orchestrator_client.client import OrchestratorClient
 from tests.orchestrator.http.conftest import Api, guarded_url, idle, settings
 
-__all__ = ["Api", "breaker", "guarded_url", "idle", "idle_client", "settings"]
+__all__ = ["RECOVERY", "Api", "breaker", "guarded_url", "idle", "idle_client", "settings"]
+
+
+RECOVERY = 60.0  # never elapses on its own during a test; tests move breaker_clock past it
 
 
 @pytest.fixture
 def breaker() -> Breaker:
     # The production name, so the circuit_breaker_state{breaker="orchestrator"} series is
-    # the one under test; small recovery so half-open comes quickly.
-    return Breaker("orchestrator", failure_threshold=5, recovery_seconds=0.5)
+    # the one under test.
+    return Breaker("orchestrator", failure_threshold=5, recovery_seconds=RECOVERY)
 
 
 @pytest.fixture

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 from prometheus_client import REGISTRY
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -16,7 +14,8 @@ from orchestrator.settings import OrchestratorSettings
 from orchestrator_client.client import OrchestratorClient
 from orchestrator_client.errors import JobNotFound
 from tests.orchestrator.http.conftest import Api, serving
-from tests.support import free_port
+from tests.orchestrator_client.conftest import RECOVERY
+from tests.support import BreakerClock, bound_socket
 
 SECRET = "tok-never-in-messages"
 
@@ -38,9 +37,13 @@ class Counting:
         await self.app(scope, receive, send)
 
 
-async def test_breaker_opens_fails_fast_half_opens_and_closes(idle: Api, breaker: Breaker) -> None:
-    port = free_port()  # nothing listens here yet: the orchestrator is down
-    url = f"http://user:pw@127.0.0.1:{port}"
+async def test_breaker_opens_fails_fast_half_opens_and_closes(
+    idle: Api, breaker: Breaker, breaker_clock: BreakerClock
+) -> None:
+    # Bound but not listening: the orchestrator is down, and the port stays ours until the
+    # orchestrator comes back on it.
+    sock = bound_socket()
+    url = f"http://user:pw@127.0.0.1:{sock.getsockname()[1]}"
     async with OrchestratorClient(url, token=SECRET, timeout=2.0, breaker=breaker) as client:
         for attempt in range(5):
             assert breaker.state == "closed", attempt
@@ -52,19 +55,22 @@ async def test_breaker_opens_fails_fast_half_opens_and_closes(idle: Api, breaker
             assert "pw" not in message  # the URL's user-info is redacted
         assert breaker.state == "open"
         assert gauge() == 1.0
-        assert caught.value.retry_after is not None  # the fifth failure opened it
+        assert caught.value.retry_after == RECOVERY  # the fifth failure opened it
 
         # Now the orchestrator is back, but the open breaker does not even try it.
         counting = Counting(idle.app)
-        async with serving(counting, port):
+        async with serving(counting, sock):
+            breaker_clock.advance(0.5)
             with pytest.raises(DependencyUnavailable) as fast:
                 await client.list_jobs()
             assert counting.requests == 0
-            assert fast.value.retry_after is not None
-            assert 0 < fast.value.retry_after <= 1  # whole seconds, rounded up
+            assert fast.value.retry_after == RECOVERY  # 59.5 s, in whole seconds rounded up
             assert "circuit breaker is open" in str(fast.value)
+            assert f"Retry in {RECOVERY:.0f} s" in str(fast.value)
 
-            await asyncio.sleep(0.6)  # the recovery time
+            breaker_clock.advance(RECOVERY - 0.5 - 0.001)
+            assert breaker.state == "open"  # not a moment early
+            breaker_clock.advance(0.001)  # the recovery time is up
             assert breaker.state == "half_open"
             assert gauge() == 2.0
 
@@ -75,17 +81,23 @@ async def test_breaker_opens_fails_fast_half_opens_and_closes(idle: Api, breaker
             assert gauge() == 0.0
 
 
-async def test_a_failed_trial_call_opens_it_again(breaker: Breaker) -> None:
-    async with OrchestratorClient(f"http://127.0.0.1:{free_port()}", breaker=breaker) as client:
+async def test_a_failed_trial_call_opens_it_again(
+    breaker: Breaker, breaker_clock: BreakerClock, dead_port: int
+) -> None:
+    async with OrchestratorClient(f"http://127.0.0.1:{dead_port}", breaker=breaker) as client:
         for _ in range(5):
             with pytest.raises(DependencyUnavailable):
-                await client.get_job("some-job")
-        await asyncio.sleep(0.6)
+                await client.get_job("00000000-0000-0000-0000-000000000001")
+        breaker_clock.advance(RECOVERY)
         assert breaker.state == "half_open"
         with pytest.raises(DependencyUnavailable):
-            await client.get_job("some-job")
+            await client.get_job("00000000-0000-0000-0000-000000000001")
         assert breaker.state == "open"
         assert gauge() == 1.0
+        # Open again, for a whole recovery time.
+        with pytest.raises(DependencyUnavailable, match="circuit breaker is open") as fast:
+            await client.get_job("00000000-0000-0000-0000-000000000001")
+        assert fast.value.retry_after == RECOVERY
 
 
 async def test_5xx_answers_count_and_4xx_answers_do_not(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ from knowledge.vectorstore.edge import EdgeVectorStore
 from orchestrator.http.app import build_app
 from orchestrator.runtime import OrchestratorRuntime
 from orchestrator.settings import OrchestratorSettings
-from tests.support import free_port
+from tests.support import bound_socket
 
 BASE = "http://orchestrator.test"
 TOKEN = "s3cret-orchestrator-token"
@@ -81,12 +82,17 @@ async def api_for(
 
 
 @asynccontextmanager
-async def serving(app: Any, port: int | None = None) -> AsyncIterator[str]:
-    """The app on a real uvicorn server on 127.0.0.1, in this event loop; yields its URL."""
-    port = port or free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="warning")
+async def serving(app: Any, sock: socket.socket | None = None) -> AsyncIterator[str]:
+    """The app on a real uvicorn server on 127.0.0.1, in this event loop; yields its URL.
+
+    It listens on ``sock`` (a socket bound beforehand, see ``support.bound_socket``), by
+    default one bound here: the port is never free for another process to take.
+    """
+    sock = sock or bound_socket()
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(app, lifespan="off", log_level="warning")
     server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
+    task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:
         if task.done():
             task.result()  # raises why it could not start

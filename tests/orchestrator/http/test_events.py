@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.orchestrator.http.conftest import Api, crawl, error_of, markdown_doc, serving, submit
 
@@ -50,6 +51,7 @@ async def test_stream_shows_the_state_at_once_then_each_change_and_ends(idle: Ap
         assert rest == []
 
 
+@pytest.mark.slow  # a fresh worker starts its docling child
 async def test_stream_of_a_running_job_reports_progress_until_it_succeeds(live: Api) -> None:
     # One live job for two behaviours (a fresh worker's first conversion takes seconds):
     # the stream, then DELETE of the finished job.

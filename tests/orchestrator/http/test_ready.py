@@ -12,7 +12,6 @@ from knowledge.vectorstore.edge import EdgeVectorStore
 from orchestrator.http.app import build_app
 from orchestrator.runtime import OrchestratorRuntime
 from tests.orchestrator.http.conftest import BASE, Api, make_settings
-from tests.support import free_port
 
 
 async def test_health_answers(idle: Api) -> None:
@@ -31,10 +30,10 @@ async def test_ready_when_every_component_answers(idle: Api) -> None:
 
 
 async def test_not_ready_names_the_component_that_is_down(
-    data_dir: Path, docs_dir: Path, local_embedder: LocalEmbedder
+    data_dir: Path, docs_dir: Path, local_embedder: LocalEmbedder, dead_port: int
 ) -> None:
-    # A job store nobody listens for: a PostgreSQL URL on a free port.
-    dead = f"postgresql://postgres@127.0.0.1:{free_port()}/shield_nowhere"
+    # A job store nobody listens for: a PostgreSQL URL on a port that refuses connections.
+    dead = f"postgresql://postgres@127.0.0.1:{dead_port}/shield_nowhere"
     settings = make_settings(data_dir, docs_dir, database_url=dead)
     service = KnowledgeService(
         local_embedder, EdgeVectorStore(data_dir), default_collection=settings.collection

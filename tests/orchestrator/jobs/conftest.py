@@ -1,7 +1,8 @@
 """Job store and worker fixtures: real SQLite files and a real PostgreSQL database.
 
 PostgreSQL runs on this machine (127.0.0.1:5432, user postgres, trust auth); each test
-session gets a database of its own, dropped at the end.
+session gets a database of its own, dropped at the end. The PostgreSQL case of
+``database_url`` is marked ``postgres``: without a PostgreSQL it is skipped (tests/conftest.py).
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ def pg_url(database: str) -> str:
     return f"postgresql://postgres@127.0.0.1:5432/{database}"
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def database_url(request: pytest.FixtureRequest) -> str | None:
     """SHIELD_DATABASE_URL: unset (SQLite under the data dir) or a fresh PostgreSQL table."""
     if request.param == "sqlite":

@@ -14,7 +14,7 @@ from orchestrator.main import run_worker
 from orchestrator.settings import OrchestratorSettings
 from orchestrator_client.models import JobStatus
 from tests.orchestrator.jobs.conftest import SettingsFactory, running, text_request
-from tests.support import SHIELD, free_port, server_env
+from tests.support import SHIELD, closed_port, server_env
 
 
 @pytest.fixture
@@ -35,11 +35,11 @@ async def test_ready_when_store_queue_vector_store_and_embedder_answer(
 
 
 async def test_redis_down_is_reported_and_jobs_are_still_accepted(
-    make_settings: SettingsFactory, tmp_path: Path
+    make_settings: SettingsFactory, tmp_path: Path, dead_port: int
 ) -> None:
     # Nothing listens on this port: Redis is "down".
     settings = make_settings(
-        queue_url=f"redis://127.0.0.1:{free_port()}/0",
+        queue_url=f"redis://127.0.0.1:{dead_port}/0",
         database_url=f"sqlite+aiosqlite:///{tmp_path / 'shared' / 'jobs.sqlite3'}",
     )
     async with running(settings, workers=False) as rt:
@@ -77,14 +77,16 @@ async def test_a_worker_needs_a_queue_and_a_shared_store(
 
 
 def _orchestrator(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    args = [SHIELD, "orchestrator", "--host", "127.0.0.1", "--port", str(free_port())]
-    return subprocess.run(
-        args,
-        env=server_env(tmp_path / "data", **env),
-        capture_output=True,
-        text=True,
-        timeout=120,  # guards against a hang only
-    )
+    """An orchestrator that must stop before it serves: its port is held here, so one that
+    got as far as binding would fail on that instead (exit code 3, not 2)."""
+    with closed_port() as port:
+        return subprocess.run(
+            [SHIELD, "orchestrator", "--host", "127.0.0.1", "--port", str(port)],
+            env=server_env(tmp_path / "data", **env),
+            capture_output=True,
+            text=True,
+            timeout=120,  # guards against a hang only
+        )
 
 
 def test_the_orchestrator_refuses_a_queue_without_a_shared_job_store(tmp_path: Path) -> None:
@@ -97,9 +99,9 @@ def test_the_orchestrator_refuses_a_queue_without_a_shared_job_store(tmp_path: P
 
 
 def test_an_unreachable_job_store_fails_start_up_in_one_line_without_its_password(
-    tmp_path: Path,
+    tmp_path: Path, dead_port: int
 ) -> None:
-    port = free_port()  # nothing listens here: the database is "down"
+    port = dead_port  # nothing listens here: the database is "down"
     password = "pw-d0-not-print"
     url = f"postgresql://shield:{password}@127.0.0.1:{port}/jobs"
     done = _orchestrator(tmp_path, SHIELD_DATABASE_URL=url)

@@ -114,12 +114,15 @@ async def test_a_pdf_without_text_fails_saying_so(converter: Converter, tmp_path
         await converter.convert(path.read_bytes(), path.name, DocType.pdf)
 
 
+# The tests on the long PDF are slow: docling needs seconds for it, and each one that stops
+# or kills the child pays for the next child's start.
 @pytest.fixture(scope="module")
 def long_pdf(tmp_path_factory: pytest.TempPathFactory) -> bytes:
     """A PDF docling needs many seconds for (dense text on 60 pages)."""
     return write_long_pdf(tmp_path_factory.mktemp("long") / "long.pdf", pages=60).read_bytes()
 
 
+@pytest.mark.slow
 async def test_a_timeout_stops_the_conversion_and_the_next_one_works(
     converter: Converter, long_pdf: bytes
 ) -> None:
@@ -142,6 +145,7 @@ async def test_a_timeout_stops_the_conversion_and_the_next_one_works(
     assert converter.starts == starts + 1
 
 
+@pytest.mark.slow
 async def test_a_cancelled_caller_stops_its_conversion_for_the_next_one(
     converter: Converter, long_pdf: bytes
 ) -> None:
@@ -174,6 +178,7 @@ async def test_a_cancelled_caller_stops_its_conversion_for_the_next_one(
         os.kill(first, 0)
 
 
+@pytest.mark.slow
 async def test_a_request_cancelled_while_queued_never_runs(
     converter: Converter, long_pdf: bytes
 ) -> None:
@@ -193,6 +198,7 @@ async def test_a_request_cancelled_while_queued_never_runs(
     assert converter.starts == starts  # the PDF never reached the child
 
 
+@pytest.mark.slow
 async def test_a_crashing_child_fails_that_document_only(
     converter: Converter, long_pdf: bytes
 ) -> None:
@@ -200,7 +206,12 @@ async def test_a_crashing_child_fails_that_document_only(
     pid = converter.pid
     assert pid is not None
     task = asyncio.create_task(converter.convert(long_pdf, "big.pdf", DocType.pdf))
-    await asyncio.sleep(0.3)  # let the request reach the child
+    # Wait (no clock) until the request is in flight on the child; the converter's own
+    # thread sets the flag, so there is no event of this loop to await.
+    while not converter.busy and not task.done():  # noqa: ASYNC110
+        await asyncio.sleep(0.01)
+    assert not task.done()
+    assert converter.pid == pid  # the child that was warmed up is the one converting
     # What a segfault in a native parser looks like from here.
     os.kill(pid, signal.SIGSEGV)
     with pytest.raises(ConversionFailed, match=r"crashed on 'big\.pdf' \(killed by signal 11\)"):
@@ -214,9 +225,11 @@ async def test_close_stops_the_child_for_good() -> None:
     conv = Converter(timeout=60.0, max_tokens=256)
     # Closing must also stop a child that is still importing docling.
     started = asyncio.create_task(conv.warm_up())
-    await asyncio.sleep(0.5)
+    while conv.pid is None and not started.done():  # noqa: ASYNC110 - set by its thread
+        await asyncio.sleep(0.01)
     pid = conv.pid
     assert pid is not None
+    assert not started.done()  # docling's import takes seconds: the child is still starting
     await conv.aclose()
     with pytest.raises(ConversionFailed):
         await started

@@ -11,8 +11,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from tests.support import free_port
-
 FACT_INDEX = "The night garden keeps exactly 41 moonflowers beside the eastern wall."
 FACT_SECOND = "The gardener waters the 17 silver ferns only after midnight."
 
@@ -59,8 +57,7 @@ class _Quiet(ThreadingHTTPServer):
 
 @contextlib.contextmanager
 def serve_js_site() -> Iterator[JsSite]:
-    port = free_port()
-    site = JsSite(url=f"http://127.0.0.1:{port}/")
+    site = JsSite(url="")  # its URL once the server has bound a port
     pages = {
         "/": _page("Night garden", FACT_INDEX, "/second.html"),
         "/second.html": _page("Ferns", FACT_SECOND, None),
@@ -79,7 +76,8 @@ def serve_js_site() -> Iterator[JsSite]:
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = _Quiet(("127.0.0.1", port), Handler)
+    server = _Quiet(("127.0.0.1", 0), Handler)
+    site.url = f"http://127.0.0.1:{server.server_address[1]}/"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

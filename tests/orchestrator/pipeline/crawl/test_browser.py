@@ -42,12 +42,15 @@ from tests.orchestrator.pipeline.crawl.browser_support import (
     new_live_children,
     serve_js_site,
 )
-from tests.support import free_port
+from tests.orchestrator.pipeline.conftest import MakeContext
 
 CHROMIUM = shutil.which("chromium")
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None, reason="browser mode needs Chromium: apt-get install chromium"
-)
+pytestmark = [
+    pytest.mark.skipif(
+        CHROMIUM is None, reason="browser mode needs Chromium: apt-get install chromium"
+    ),
+    pytest.mark.slow,  # Chromium and Playwright start for each crawl
+]
 
 
 @pytest.fixture(scope="module")
@@ -127,7 +130,11 @@ async def test_browser_job_renders_follows_and_stores(
 
 
 async def test_browser_stops_after_a_failed_job(
-    js_site: JsSite, make_context: MakeContext, tmp_path: Path, warm_converter: Converter
+    js_site: JsSite,
+    make_context: MakeContext,
+    tmp_path: Path,
+    warm_converter: Converter,
+    dead_port: int,
 ) -> None:
     assert find_browser(None) == Path(str(CHROMIUM))
     ctx, recorder = make_context(crawl_allow_private=True)  # Chromium found on PATH
@@ -141,14 +148,14 @@ async def test_browser_stops_after_a_failed_job(
 
     recorder.cancel = False
     with pytest.raises(FetchFailed, match="No page of") as down:
-        await run_crawl(CrawlRequest(url=f"http://127.0.0.1:{free_port()}/", mode="browser"), ctx)
+        await run_crawl(CrawlRequest(url=f"http://127.0.0.1:{dead_port}/", mode="browser"), ctx)
     assert "ERR_CONNECTION_REFUSED" in str(down.value)
     assert processes_mentioning(str(ctx.settings.data_dir)) == []
     assert new_live_children(before) == []
     assert list(_browser_dir(ctx.settings.data_dir).iterdir()) == []
 
     # No browser behind the configured DevTools endpoint.
-    nowhere = f"http://127.0.0.1:{free_port()}"
+    nowhere = f"http://127.0.0.1:{dead_port}"
     ctx, _ = make_context(crawl_allow_private=True, crawl_browser_cdp_url=nowhere)
     with pytest.raises(
         FetchFailed, match=r"No Chromium answers at .*SHIELD_CRAWL_BROWSER_CDP_URL"
@@ -194,12 +201,13 @@ class RunningChromium:
 @pytest.fixture(scope="module")
 def running_chromium() -> Iterator[RunningChromium]:
     assert CHROMIUM is not None
-    port = free_port()
     with tempfile.TemporaryDirectory(prefix="h6-cdp-") as profile:
         args = [
             CHROMIUM,
             "--headless=new",
-            f"--remote-debugging-port={port}",
+            # Chromium picks a free port itself and writes it in its profile's
+            # DevToolsActivePort: no port to be taken by another process meanwhile.
+            "--remote-debugging-port=0",
             "--remote-debugging-address=127.0.0.1",
             f"--user-data-dir={profile}/profile",
             "--no-first-run",
@@ -216,13 +224,17 @@ def running_chromium() -> Iterator[RunningChromium]:
             start_new_session=True,
         )
         try:
-            url = f"http://127.0.0.1:{port}"
+            active_port = Path(profile) / "profile" / "DevToolsActivePort"
             for _ in range(200):
-                with contextlib.suppress(httpx.HTTPError):
+                # Its first line is the port, once Chromium has written the file.
+                with contextlib.suppress(OSError, ValueError, IndexError, httpx.HTTPError):
+                    url = f"http://127.0.0.1:{int(active_port.read_text().splitlines()[0])}"
                     if httpx.get(f"{url}/json/version", timeout=1).status_code == 200:
                         break
                 assert proc.poll() is None, "Chromium exited at start"
                 time.sleep(0.1)
+            else:
+                raise TimeoutError("Chromium's DevTools endpoint did not come up within 20 s")
             yield RunningChromium(cdp_url=url, pid=proc.pid)
         finally:
             proc.terminate()

@@ -15,7 +15,6 @@ from orchestrator.settings import OrchestratorSettings
 from orchestrator_client.models import CrawlRequest
 from tests.orchestrator.pipeline.conftest import MakeContext
 from tests.sites import Site, serve_site
-from tests.support import free_port
 
 
 @pytest.fixture(scope="module")
@@ -24,6 +23,7 @@ def site() -> Iterator[Site]:
         yield s
 
 
+@pytest.mark.slow  # 41 pages crawled, chunked and embedded, twice
 async def test_crawl_stores_every_page_and_rerun_skips_them(
     site: Site, make_context: MakeContext
 ) -> None:
@@ -84,13 +84,15 @@ async def test_private_start_refused_without_the_setting(
     assert site.requested_paths[before:] == []
 
 
-async def test_nothing_fetched_fails_the_job(site: Site, make_context: MakeContext) -> None:
+async def test_nothing_fetched_fails_the_job(
+    site: Site, make_context: MakeContext, dead_port: int
+) -> None:
     ctx, _ = make_context(crawl_allow_private=True)
     with pytest.raises(FetchFailed, match="HTTP 404") as gone:
         await run_crawl(CrawlRequest(url=f"{site.url}missing.html"), ctx)
     assert not gone.value.transient
     with pytest.raises(FetchFailed, match="connection failed") as down:
-        await run_crawl(CrawlRequest(url=f"http://127.0.0.1:{free_port()}/"), ctx)
+        await run_crawl(CrawlRequest(url=f"http://127.0.0.1:{dead_port}/"), ctx)
     assert down.value.transient
 
 

@@ -17,7 +17,6 @@ import pytest
 from knowledge.errors import InvalidInput
 from orchestrator.errors import FetchFailed
 from orchestrator.pipeline.document.fetch import MAX_REDIRECTS, fetch_url
-from tests.support import free_port
 
 
 class Routes:
@@ -150,8 +149,8 @@ async def test_http_errors(routes: Routes, code: int, transient: bool) -> None:
     assert err.value.transient is transient
 
 
-async def test_connection_refused_is_transient() -> None:
-    url = f"http://127.0.0.1:{free_port()}/doc.pdf"
+async def test_connection_refused_is_transient(dead_port: int) -> None:
+    url = f"http://127.0.0.1:{dead_port}/doc.pdf"
     with pytest.raises(FetchFailed, match="Could not fetch") as err:
         await get(url)
     assert err.value.transient
