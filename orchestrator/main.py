@@ -20,13 +20,13 @@ async def worker_command() -> int:
     settings = load_settings(OrchestratorSettings)
     if settings is None:
         return 2
-    logs.configure(settings.log_level, settings.log_format)
     if settings.queue_url is None:
         return fail(
             "a worker takes jobs from a shared queue: set SHIELD_QUEUE_URL=redis://host:6379 "
             "(the same as the orchestrator's). Without it, `shield-mcp orchestrator` or "
             "`shield-mcp serve` run the jobs in their own process."
         )
+    logs.configure(settings.log_level, settings.log_format)
     # SHIELD_QUEUE_URL without SHIELD_DATABASE_URL is refused by the settings themselves.
     runtime = compose_orchestrator(settings, run_workers=True).runtime
     try:

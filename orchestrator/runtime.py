@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from knowledge.errors import DependencyUnavailable, KnowledgeError
-from knowledge.redact import safe_url
+from knowledge.redact import safe_location
 from knowledge.wiring import KnowledgeHandle
 from orchestrator.jobs.metrics import declare_kinds
 from orchestrator.jobs.queue import JobQueue
@@ -33,13 +33,6 @@ class StartFailed(DependencyUnavailable):
     A KnowledgeError, so every caller that reports those (the CLI, the embedded server's
     tool errors) shows this one line, not a traceback.
     """
-
-
-def where(url: str) -> str:
-    """A URL fit for a message: no user-info, no query (SQLite paths carry neither)."""
-    if url.lower().startswith("sqlite"):
-        return url.split(":///", 1)[-1]
-    return safe_url(url)
 
 
 def _reason(exc: BaseException, secret: str | None) -> str:
@@ -114,7 +107,7 @@ class OrchestratorRuntime:
             await self.store.open()
         except Exception as exc:
             raise StartFailed(
-                f"cannot open the job store at {where(self._database)} "
+                f"cannot open the job store at {safe_location(self._database)} "
                 f"({_reason(exc, secret)}). Check SHIELD_DATABASE_URL, "
                 "that the database server is running, and that the database exists and lets "
                 "this user in."
@@ -122,7 +115,7 @@ class OrchestratorRuntime:
         try:
             await self.queue.startup()
         except Exception as exc:
-            target = f"at {where(self.queue.url)}" if self.queue.url else "(in-process)"
+            target = f"at {safe_location(self.queue.url)}" if self.queue.url else "(in-process)"
             raise StartFailed(
                 f"cannot start the job queue {target} ({_reason(exc, None)}). "
                 "Check SHIELD_QUEUE_URL."
@@ -140,7 +133,7 @@ class OrchestratorRuntime:
             await self._recover_and_sweep()
         except Exception as exc:
             raise StartFailed(
-                f"the job store at {where(self._database)} failed "
+                f"the job store at {safe_location(self._database)} failed "
                 f"during start-up recovery ({_reason(exc, secret)})."
             ) from exc
 

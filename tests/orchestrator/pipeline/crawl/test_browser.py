@@ -42,7 +42,6 @@ from tests.orchestrator.pipeline.crawl.browser_support import (
     new_live_children,
     serve_js_site,
 )
-from tests.orchestrator.pipeline.conftest import MakeContext
 
 CHROMIUM = shutil.which("chromium")
 pytestmark = [
@@ -66,8 +65,8 @@ async def warm_converter(converter: Converter) -> Converter:
     return converter
 
 
-def _browser_dir(ctx_data_dir: Path) -> Path:
-    return ctx_data_dir / "crawl4ai" / "browser"
+def _browser_dir(crawl4ai_dir: Path) -> Path:
+    return crawl4ai_dir / "browser"
 
 
 def _plan(url: str, tmp_path: Path, **kw: Any) -> CrawlPlan:
@@ -110,7 +109,7 @@ async def test_browser_job_renders_follows_and_stores(
     ctx, _ = make_context(crawl_allow_private=True, crawl_browser_path=Path(str(CHROMIUM)))
     before = children()
     request = CrawlRequest(url=js_site.url, max_pages=5, max_depth=1, mode="browser")
-    await validate_crawl(request, ctx.settings)
+    await validate_crawl(request, ctx.config)
     result = await run_crawl(request, ctx)
 
     assert result.converter == "crawl4ai:browser"
@@ -124,9 +123,9 @@ async def test_browser_job_renders_follows_and_stores(
     assert FACT_INDEX in index.text
 
     # Chromium, its helpers and the Playwright driver are gone, and so is the profile.
-    assert processes_mentioning(str(ctx.settings.data_dir)) == []
+    assert processes_mentioning(str(ctx.config.crawl4ai_dir)) == []
     assert new_live_children(before) == []
-    assert list(_browser_dir(ctx.settings.data_dir).iterdir()) == []
+    assert list(_browser_dir(ctx.config.crawl4ai_dir).iterdir()) == []
 
 
 async def test_browser_stops_after_a_failed_job(
@@ -143,16 +142,16 @@ async def test_browser_stops_after_a_failed_job(
     recorder.cancel = True  # stops the job at its first page, with the browser running
     with pytest.raises(JobCancelled):
         await run_crawl(CrawlRequest(url=js_site.url, mode="browser"), ctx)
-    assert processes_mentioning(str(ctx.settings.data_dir)) == []
+    assert processes_mentioning(str(ctx.config.crawl4ai_dir)) == []
     assert new_live_children(before) == []
 
     recorder.cancel = False
     with pytest.raises(FetchFailed, match="No page of") as down:
         await run_crawl(CrawlRequest(url=f"http://127.0.0.1:{dead_port}/", mode="browser"), ctx)
     assert "ERR_CONNECTION_REFUSED" in str(down.value)
-    assert processes_mentioning(str(ctx.settings.data_dir)) == []
+    assert processes_mentioning(str(ctx.config.crawl4ai_dir)) == []
     assert new_live_children(before) == []
-    assert list(_browser_dir(ctx.settings.data_dir).iterdir()) == []
+    assert list(_browser_dir(ctx.config.crawl4ai_dir).iterdir()) == []
 
     # No browser behind the configured DevTools endpoint.
     nowhere = f"http://127.0.0.1:{dead_port}"
@@ -182,7 +181,7 @@ async def test_private_start_refused_in_browser_mode(
     before = children()
     request = CrawlRequest(url=js_site.url, mode="browser")
     with pytest.raises(InvalidInput, match=r"loopback.*SHIELD_CRAWL_ALLOW_PRIVATE"):
-        await validate_crawl(request, ctx.settings)
+        await validate_crawl(request, ctx.config)
     with pytest.raises(InvalidInput, match=r"loopback.*SHIELD_CRAWL_ALLOW_PRIVATE"):
         await run_crawl(request, ctx)
     assert js_site.requested[before_requests:] == []

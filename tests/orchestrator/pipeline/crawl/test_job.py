@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from knowledge.errors import InvalidInput
 from orchestrator.errors import FetchFailed, JobCancelled
+from orchestrator.pipeline.config import PipelineConfig
 from orchestrator.pipeline.crawl.job import run_crawl, validate_crawl
-from orchestrator.settings import OrchestratorSettings
 from orchestrator_client.models import CrawlRequest
 from tests.orchestrator.pipeline.conftest import MakeContext
 from tests.sites import Site, serve_site
@@ -103,20 +104,20 @@ async def test_cancel_stops_the_crawl(site: Site, make_context: MakeContext) -> 
         await run_crawl(CrawlRequest(url=site.url, max_pages=40, max_depth=3), ctx)
 
 
-async def test_validate_crawl(settings: OrchestratorSettings, tmp_path: Path) -> None:
-    allowed = settings.model_copy(update={"crawl_allow_private": True, "crawl_max_pages": 20})
+async def test_validate_crawl(config: PipelineConfig, tmp_path: Path) -> None:
+    allowed = replace(config, crawl_allow_private=True, crawl_max_pages=20)
     await validate_crawl(CrawlRequest(url="http://127.0.0.1:9/", max_pages=20), allowed)
     with pytest.raises(InvalidInput, match="at most 20 pages"):
         await validate_crawl(CrawlRequest(url="http://127.0.0.1:9/", max_pages=21), allowed)
     with pytest.raises(InvalidInput, match="loopback"):
-        await validate_crawl(CrawlRequest(url="http://127.0.0.1:9/"), settings)
+        await validate_crawl(CrawlRequest(url="http://127.0.0.1:9/"), config)
 
     browser = CrawlRequest(url="http://127.0.0.1:9/", mode="browser")
-    missing = allowed.model_copy(update={"crawl_browser_path": tmp_path / "no-chromium"})
+    missing = replace(allowed, crawl_browser_path=tmp_path / "no-chromium")
     with pytest.raises(InvalidInput, match="SHIELD_CRAWL_BROWSER_PATH"):
         await validate_crawl(browser, missing)
     if shutil.which("chromium") is None:
         with pytest.raises(InvalidInput, match="SHIELD_CRAWL_BROWSER_CDP_URL"):
             await validate_crawl(browser, allowed)
-    via_cdp = allowed.model_copy(update={"crawl_browser_cdp_url": "http://127.0.0.1:9222"})
+    via_cdp = replace(allowed, crawl_browser_cdp_url="http://127.0.0.1:9222")
     await validate_crawl(browser, via_cdp)

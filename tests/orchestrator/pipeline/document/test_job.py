@@ -16,9 +16,9 @@ import pytest
 from knowledge.errors import InvalidInput
 from knowledge.service import KnowledgeService
 from orchestrator.errors import ConversionFailed, JobCancelled
+from orchestrator.pipeline.config import PipelineConfig
 from orchestrator.pipeline.context import JobContext
 from orchestrator.pipeline.dispatch import run_job, validate_request
-from orchestrator.settings import OrchestratorSettings
 from orchestrator_client.models import DocType, DocumentRequest
 from tests.documents import PHRASES, write_docx_as, write_md, write_random_bytes
 
@@ -117,7 +117,7 @@ async def test_an_uploaded_document_is_ingested(
     encoded = base64.b64encode(samples["pptx"].read_bytes()).decode()
     request = _request(content_base64=encoded, filename="briefing.pptx", doc_type="pptx")
     ctx, _ = make_context()
-    await validate_request(request, ctx.settings)
+    await validate_request(request, ctx.config)
     result = await run_job(request, ctx)
     assert result.converter == "docling:pptx"
     hit = await _top_hit(service, "copper prices after the mine strike")
@@ -181,9 +181,9 @@ async def test_a_document_at_a_url_is_downloaded_and_ingested(
     request = _request(source=url)
     refused, _ = make_context()
     with pytest.raises(InvalidInput):  # loopback: refused unless allowed
-        await validate_request(request, refused.settings)
+        await validate_request(request, refused.config)
     ctx, recorder = make_context(crawl_allow_private=True)
-    await validate_request(request, ctx.settings)
+    await validate_request(request, ctx.config)
     result = await run_job(request, ctx)
     assert result.converter == "docling:xlsx"
     assert recorder.stages() == ["fetching", "converting", "embedding"]
@@ -227,16 +227,14 @@ async def test_a_cancelled_job_stops_before_storing(
 
 
 async def test_request_checks_refuse_reserved_metadata_and_bad_collections(
-    settings: OrchestratorSettings, root: Path
+    config: PipelineConfig, root: Path
 ) -> None:
     path = write_md(root / "guide.md")
     with pytest.raises(InvalidInput, match=r"metadata keys source are set by the pipeline"):
-        await validate_request(_request(source=str(path), metadata={"source": "x"}), settings)
+        await validate_request(_request(source=str(path), metadata={"source": "x"}), config)
     with pytest.raises(InvalidInput, match=r"Collection name"):
-        await validate_request(_request(source=str(path), collection="../etc"), settings)
+        await validate_request(_request(source=str(path), collection="../etc"), config)
     with pytest.raises(InvalidInput, match=r"lowercase"):
-        await validate_request(_request(source=str(path), collection="Notes"), settings)
+        await validate_request(_request(source=str(path), collection="Notes"), config)
     with pytest.raises(InvalidInput, match=r"plain JSON"):
-        await validate_request(
-            _request(source=str(path), metadata={"score": float("nan")}), settings
-        )
+        await validate_request(_request(source=str(path), metadata={"score": float("nan")}), config)

