@@ -14,10 +14,11 @@ from typing import Any
 
 import anyio
 
-from benchmarks.ingest_client import tool, wait_job
+from benchmarks.ingestion.client import tool, wait_job
 from benchmarks.mcp_load import connect
 
 TOOLS = ("crawl_web", "ingest_doc")
+PACED_INTERVAL_S = 1.0  # the paced run: each client starts a call once a second
 
 
 def tool_args(name: str, site_url: str, doc_path: str) -> dict[str, Any]:

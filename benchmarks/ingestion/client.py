@@ -1,21 +1,20 @@
-"""The MCP side of the ingestion benchmark: the server under test, tool calls, job waits.
+"""The MCP side of the ingestion suite: the server under test, tool calls, job waits.
 
 Everything goes through the official ``mcp`` SDK client over streamable HTTP
-(``benchmarks.mcp_load.connect``), the way an MCP client sees shield-mcp.
+(``benchmarks.mcp_load``), the way an MCP client sees shield-mcp.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import mcp_types as types
 from mcp.client.session import ClientSession
 
-from benchmarks.servers import SHIELD_BIN, ServerSpec
+from benchmarks.mcp_load import call, structured
+from benchmarks.servers import ServerSpec, shield_spec
 
 TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
 STATUS_WAIT_S = 30  # get_job_status's longest long-poll
@@ -25,9 +24,7 @@ def shield_ingest_spec(
     data_dir: Path, ingest_roots: list[Path], extra: dict[str, str] | None = None
 ) -> ServerSpec:
     """``shield-mcp serve --transport http`` on the embedded default (in-process orchestrator)."""
-    exe = str(SHIELD_BIN)
     env = {
-        "SHIELD_DATA_DIR": str(data_dir),
         "SHIELD_INGEST_ROOTS": ":".join(str(p) for p in ingest_roots),
         # The benchmark's site is on 127.0.0.1: refused unless private addresses are allowed.
         "SHIELD_CRAWL_ALLOW_PRIVATE": "true",
@@ -36,37 +33,12 @@ def shield_ingest_spec(
         # A stopped benchmark server has nothing worth finishing.
         "SHIELD_SHUTDOWN_GRACE_SECONDS": "1",
     }
-    return ServerSpec(
-        name="shield",
-        http_argv=[exe, "serve", "--transport", "http", "--host", "127.0.0.1", "--port", "{port}"],
-        stdio_argv=[exe, "serve", "--transport", "stdio"],
-        env=env | (extra or {}),
-        health_path="/health",
-    )
-
-
-class ToolFailed(RuntimeError):
-    pass
-
-
-def texts(result: types.CallToolResult) -> str:
-    return " ".join(c.text for c in result.content if isinstance(c, types.TextContent))
-
-
-def structured(result: types.CallToolResult) -> dict[str, Any]:
-    data = result.structured_content
-    if isinstance(data, dict):
-        return data
-    parsed: dict[str, Any] = json.loads(texts(result))
-    return parsed
+    return shield_spec(data_dir, env | (extra or {}))
 
 
 async def tool(session: ClientSession, name: str, args: dict[str, Any]) -> dict[str, Any]:
     """A tool call that must succeed; its structured answer."""
-    result = await session.call_tool(name, args)
-    if result.is_error:
-        raise ToolFailed(f"{name} failed: {texts(result)[:500]}")
-    return structured(result)
+    return structured(await call(session, name, args))
 
 
 @dataclass

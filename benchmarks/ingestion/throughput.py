@@ -14,7 +14,7 @@ from typing import Any
 
 import anyio
 
-from benchmarks.ingest_client import Finished, tool, wait_all
+from benchmarks.ingestion.client import Finished, tool, wait_all
 from benchmarks.mcp_load import connect
 
 SITE_COLLECTION = "bench-site"

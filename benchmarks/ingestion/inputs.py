@@ -1,8 +1,9 @@
-"""What the ingestion benchmark feeds in: the local test site (in a process of its own) and a
+"""What the ingestion suite feeds in: the local site (in a process of its own) and a
 folder of mixed documents with distinct text.
 
-The site is ``tests.sites.serve_site`` run in a child process, so neither the naive script
-nor the harness's MCP client shares a GIL with the web server they measure against.
+The site is ``benchmarks.site.serve_site`` (the crawl tests' site too) run in a child
+process, so neither the naive script nor the harness's MCP client shares a GIL with the
+web server they measure against.
 
 The documents are written with the same libraries as ``tests/documents.py`` (fpdf,
 python-docx, python-pptx, openpyxl), but each carries its own paragraphs from the seeded
@@ -10,7 +11,7 @@ benchmark corpus: the test generators write one fixed sentence per format, so co
 them would be identical text (skipped as unchanged) and a chunk or two each, too little
 work for a rate.
 
-    python -m benchmarks.ingest_inputs site --pages 150 --paragraphs 6
+    python -m benchmarks.ingestion.inputs site --pages 150 --paragraphs 6
     (prints {"url": ..., "pages": ...} as one JSON line, serves until stdin closes)
 """
 
@@ -26,7 +27,8 @@ from pathlib import Path
 from types import TracebackType
 
 from benchmarks.corpus import make_documents
-from benchmarks.servers import REPO
+from benchmarks.harness import REPO
+from benchmarks.site import fact, serve_site
 
 FORMATS = ("pdf", "docx", "pptx", "xlsx", "html", "md", "csv", "txt")
 SECTION_EVERY = 4  # paragraphs per section heading
@@ -174,14 +176,12 @@ def doc_probe(paragraphs: int, seed: int) -> tuple[str, str]:
 
 def site_probe(pages: int) -> tuple[str, str]:
     """A search for the fact of a deep page of the site, and what its hit must contain."""
-    from tests.sites import fact
-
     n = max(1, pages - 3)
     return fact(n), f"page-{n:02d} fact"
 
 
 class SiteProcess:
-    """``tests.sites.serve_site`` in a child process; a context manager."""
+    """``benchmarks.site.serve_site`` in a child process; a context manager."""
 
     def __init__(self, pages: int, paragraphs: int) -> None:
         self.pages = pages
@@ -190,7 +190,7 @@ class SiteProcess:
         self._proc: subprocess.Popen[str] | None = None
 
     def __enter__(self) -> SiteProcess:
-        argv = [sys.executable, "-m", "benchmarks.ingest_inputs", "site"]
+        argv = [sys.executable, "-m", "benchmarks.ingestion.inputs", "site"]
         argv += ["--pages", str(self.pages), "--paragraphs", str(self.paragraphs)]
         self._proc = subprocess.Popen(
             argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=REPO
@@ -222,8 +222,6 @@ class SiteProcess:
 
 
 def _serve_site(pages: int, paragraphs: int) -> None:
-    from tests.sites import serve_site
-
     # A short slow page: its 5 s default would only add a fixed wait to every crawl.
     with serve_site(pages, paragraphs=paragraphs, slow_delay=0.3) as site:
         print(json.dumps({"url": site.url, "pages": site.pages}), flush=True)
@@ -231,7 +229,7 @@ def _serve_site(pages: int, paragraphs: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.ingest_inputs")
+    p = argparse.ArgumentParser(prog="python -m benchmarks.ingestion.inputs")
     sub = p.add_subparsers(dest="what", required=True)
     site = sub.add_parser("site", help="serve the local test site until stdin closes")
     site.add_argument("--pages", type=int, default=150)
