@@ -119,11 +119,23 @@ class _QuietServer(ThreadingHTTPServer):
         pass  # a crawler that timed out has hung up; the late write fails. Expected.
 
 
-def _handler(site: Site, *, delay: float, slow_delay: float, paragraphs: int) -> type:
+HOLD_LIMIT = 120.0  # a held site answers after this long anyway (guards against a hang only)
+
+
+def _handler(
+    site: Site,
+    *,
+    delay: float,
+    slow_delay: float,
+    paragraphs: int,
+    hold: threading.Event | None,
+) -> type:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             site.requested_paths.append(self.path)
             site.host_headers.append(self.headers.get("host", ""))
+            if hold is not None:
+                hold.wait(HOLD_LIMIT)
             if delay:
                 time.sleep(delay)
             path = self.path.split("?", 1)[0].split("#", 1)[0]
@@ -200,15 +212,24 @@ def _serving(server: ThreadingHTTPServer) -> Iterator[None]:
 
 @contextmanager
 def serve_site(
-    pages: int = 40, *, delay: float = 0.0, slow_delay: float = 5.0, paragraphs: int = 3
+    pages: int = 40,
+    *,
+    delay: float = 0.0,
+    slow_delay: float = 5.0,
+    paragraphs: int = 3,
+    hold: threading.Event | None = None,
 ) -> Iterator[Site]:
-    """Serve the site; ``delay`` slows every answer (latency), ``slow_delay`` the slow page."""
+    """Serve the site; ``delay`` slows every answer (latency), ``slow_delay`` the slow page.
+
+    With ``hold``, no request is answered before the event is set: a crawl of the site
+    stays in progress until the test lets it go on.
+    """
     offsite_paths: list[str] = []
     offsite_handler = type("Offsite", (_OffsiteHandler,), {"paths": offsite_paths})
     offsite = _QuietServer((OFFSITE_HOST, 0), offsite_handler)
     offsite_url = f"http://{OFFSITE_HOST}:{offsite.server_address[1]}/partner.html"
     site = Site("", 0, pages, offsite_url, offsite_paths=offsite_paths)
-    handler = _handler(site, delay=delay, slow_delay=slow_delay, paragraphs=paragraphs)
+    handler = _handler(site, delay=delay, slow_delay=slow_delay, paragraphs=paragraphs, hold=hold)
     server = _QuietServer(("127.0.0.1", 0), handler)
     site.port = int(server.server_address[1])
     site.url = f"http://127.0.0.1:{site.port}/"

@@ -69,10 +69,6 @@ def closed_port() -> Iterator[int]:
         yield int(sock.getsockname()[1])
 
 
-def port_of(sock: socket.socket) -> int:
-    return int(sock.getsockname()[1])
-
-
 class _QuietServer(ThreadingHTTPServer):
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A client that timed out has hung up; writing the late answer then fails. Expected.
@@ -260,7 +256,9 @@ class BreakerClock:
     """
 
     def __init__(self) -> None:
-        self.now = time.monotonic()
+        # A whole number of seconds: moved by halves it stays exact, so the breaker's
+        # arithmetic on it (recovery time left, rounded up) has no float error to round.
+        self.now = float(int(time.monotonic()))
 
     def __call__(self) -> float:
         return self.now

@@ -8,6 +8,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from tests.support import server_env
 
 HEAVY = [
@@ -23,6 +25,7 @@ HEAVY = [
 ]
 
 
+@pytest.mark.slow  # a fresh interpreter imports the server
 def test_tools_list_loads_no_model_and_no_heavy_library(data_dir: Path) -> None:
     script = textwrap.dedent(
         f"""

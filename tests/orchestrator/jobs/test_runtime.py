@@ -89,6 +89,7 @@ def _orchestrator(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str
         )
 
 
+@pytest.mark.slow  # an orchestrator process
 def test_the_orchestrator_refuses_a_queue_without_a_shared_job_store(tmp_path: Path) -> None:
     done = _orchestrator(tmp_path, SHIELD_QUEUE_URL="redis://127.0.0.1:6379/0")
     assert done.returncode == 2
@@ -98,6 +99,7 @@ def test_the_orchestrator_refuses_a_queue_without_a_shared_job_store(tmp_path: P
     assert "SHIELD_QUEUE_URL needs SHIELD_DATABASE_URL" in lines[0]
 
 
+@pytest.mark.slow  # an orchestrator process
 def test_an_unreachable_job_store_fails_start_up_in_one_line_without_its_password(
     tmp_path: Path, dead_port: int
 ) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -276,12 +277,19 @@ async def test_a_second_process_on_the_same_job_store_leaves_live_jobs_alone(
     shared = f"sqlite+aiosqlite:///{tmp_path / 'shared' / 'jobs.sqlite3'}"
     first = make_settings(data_dir=tmp_path / "a", database_url=shared)
     second = make_settings(data_dir=tmp_path / "b", database_url=shared)
-    with serve_site(pages=6, delay=0.3) as site:
-        async with running(first, local_embedder, workers=True, converter=converter) as a:
-            job, _ = await a.jobs.submit(CrawlRequest(url=site.url, max_pages=6, max_depth=2))
-            await until(a.jobs, job.job_id, lambda j: j.status is JobStatus.running)
-            async with running(second, local_embedder, workers=True, converter=converter) as b:
-                assert (await b.jobs.get(job.job_id)).status is JobStatus.running
-                done = await until(a.jobs, job.job_id)
+    # The site answers only once the second runtime has started: until then the crawl is
+    # certainly still running, however slowly that start goes.
+    second_started = threading.Event()
+    with serve_site(pages=6, delay=0.3, hold=second_started) as site:
+        try:
+            async with running(first, local_embedder, workers=True, converter=converter) as a:
+                job, _ = await a.jobs.submit(CrawlRequest(url=site.url, max_pages=6, max_depth=2))
+                await until(a.jobs, job.job_id, lambda j: j.status is JobStatus.running)
+                async with running(second, local_embedder, workers=True, converter=converter) as b:
+                    assert (await b.jobs.get(job.job_id)).status is JobStatus.running
+                    second_started.set()
+                    done = await until(a.jobs, job.job_id)
+        finally:
+            second_started.set()
     assert done.status is JobStatus.succeeded, done.error
     assert done.attempts == 1, "the second process's start took the first one's running job"

@@ -34,6 +34,7 @@ async def _top_hit(service: KnowledgeService, query: str, collection: str = "doc
     return found.results[0]
 
 
+@pytest.mark.slow  # seven documents through docling and the model, one after the other
 async def test_every_format_is_searchable_after_ingest(
     make_context: MakeContext,
     service: KnowledgeService,
