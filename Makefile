@@ -38,8 +38,8 @@ test-fast: install
 	$(PY) -m pytest -m "not slow"
 
 bench: install
-	$(PY) -m benchmarks.run
-	$(PY) -m benchmarks.ingest
+	$(PY) -m benchmarks.search.run
+	$(PY) -m benchmarks.ingestion.run
 
 clean:
 	rm -rf $(VENV) .bench .mypy_cache .ruff_cache .pytest_cache

@@ -1,7 +1,7 @@
-"""Spawning, readiness, memory and clean shutdown of the servers under test.
+"""Spawning, readiness, memory and clean shutdown of the servers under test; shield's spec.
 
 Each server runs in a process group of its own, so stopping it takes down anything it
-spawned. Memory is read from /proc (VmRSS), summed over the process tree.
+spawned. Memory and CPU time are read from /proc, summed over the process tree.
 """
 
 from __future__ import annotations
@@ -19,8 +19,7 @@ from types import TracebackType
 
 import httpx
 
-REPO = Path(__file__).resolve().parent.parent
-SHIELD_BIN = REPO / ".venv" / "bin" / "shield-mcp"
+from benchmarks.harness import REPO
 
 
 @dataclass(frozen=True)
@@ -106,33 +105,6 @@ def wait_idle(
         if cpu_seconds(pid) - before < busy * window:
             break
     return time.monotonic() - start
-
-
-def _cpu_times() -> tuple[int, int]:
-    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = fields[3] + fields[4]  # idle + iowait
-    return idle, sum(fields)
-
-
-def system_busy(window: float = 1.0) -> float:
-    """Fraction of all cores busy over ``window`` seconds (anything on the machine)."""
-    idle0, total0 = _cpu_times()
-    time.sleep(window)
-    idle1, total1 = _cpu_times()
-    return 1.0 - (idle1 - idle0) / max(1, total1 - total0)
-
-
-def wait_quiet(threshold: float = 0.15, max_wait: float = 60.0) -> dict[str, float]:
-    """Wait (up to ``max_wait`` s) until other work on the machine uses under ``threshold``.
-
-    The machine is shared (2 cores); a phase started during someone's test run would
-    measure that test run. Returns the seconds waited and the last busy fraction seen.
-    """
-    start = time.monotonic()
-    busy = system_busy()
-    while busy > threshold and time.monotonic() - start < max_wait:
-        busy = system_busy()
-    return {"waited_s": round(time.monotonic() - start, 1), "busy": round(busy, 3)}
 
 
 class RunningServer:
@@ -236,30 +208,30 @@ class RunningServer:
         self.stop()
 
 
-def baseline_spec() -> ServerSpec:
-    """The transport floor: a fastmcp 4 server with one no-op tool."""
-    module = [sys.executable, "-m", "benchmarks.baseline_server"]
-    return ServerSpec(
-        name="baseline",
-        http_argv=[*module, "--transport", "http", "--port", "{port}"],
-        stdio_argv=[*module, "--transport", "stdio"],
-        health_path="/health",
-    )
+def shield_command() -> list[str]:
+    """``shield-mcp`` as this checkout's code: the interpreter running the harness, with
+    ``-m shield_mcp.cli`` from the repository root (so an installed console script of an
+    older checkout cannot stand in for it)."""
+    return [sys.executable, "-m", "shield_mcp.cli"]
 
 
 def shield_available() -> bool:
-    if not SHIELD_BIN.exists():
-        return False
-    probe = subprocess.run([str(SHIELD_BIN), "serve", "--help"], capture_output=True, timeout=60)
+    probe = subprocess.run(
+        [*shield_command(), "serve", "--help"], capture_output=True, timeout=60, cwd=REPO
+    )
     return probe.returncode == 0
 
 
-def shield_spec(data_dir: Path) -> ServerSpec:
-    exe = str(SHIELD_BIN)
+def shield_spec(data_dir: Path, extra_env: dict[str, str] | None = None) -> ServerSpec:
+    """``shield-mcp serve`` on ``data_dir``: over HTTP at /mcp (GET /health), or stdio."""
+    serve = [*shield_command(), "serve", "--transport"]
+    env = {"SHIELD_DATA_DIR": str(data_dir)}
+    if "PYTHONPATH" in os.environ:  # the stdio client passes only a minimal environment
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
     return ServerSpec(
         name="shield",
-        http_argv=[exe, "serve", "--transport", "http", "--host", "127.0.0.1", "--port", "{port}"],
-        stdio_argv=[exe, "serve", "--transport", "stdio"],
-        env={"SHIELD_DATA_DIR": str(data_dir)},
+        http_argv=[*serve, "http", "--host", "127.0.0.1", "--port", "{port}"],
+        stdio_argv=[*serve, "stdio"],
+        env=env | (extra_env or {}),
         health_path="/health",
     )

@@ -16,3 +16,11 @@ def safe_url(url: str) -> str:
     if ":" in host:  # IPv6 literal
         host = f"[{host}]"
     return urlunsplit((parts.scheme, host + port, parts.path, "", ""))
+
+
+def safe_location(url: str) -> str:
+    """A database or queue URL fit for a message: a SQLite file's path as it is (it holds
+    no credentials), anything else through ``safe_url``."""
+    if url.lower().startswith("sqlite"):
+        return url.split(":///", 1)[-1]
+    return safe_url(url)

@@ -1,10 +1,16 @@
-"""Wiring: settings in, embedder, store and service out; the only place that picks providers."""
+"""Wiring: settings in, embedder, store and service out; the only place that picks providers.
+
+Called only by the processes' composition roots (mcp_server/composition.py,
+orchestrator/composition.py).
+"""
 
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Callable
 
 from knowledge.breakers import Breaker
+from knowledge.datadir import DataDirLock
 from knowledge.embeddings.base import Embedder
 from knowledge.embeddings.cache import CachedEmbedder
 from knowledge.errors import KnowledgeError
@@ -116,3 +122,60 @@ def build_service(settings: KnowledgeSettings) -> KnowledgeService:
             max_limit=settings.max_limit,
         ),
     )
+
+
+class KnowledgeHandle:
+    """A process's knowledge service: opened once, with the data-dir lock the embedded
+    store needs, and closed with it. A handle made around a service it did not open
+    (``borrowed``) never closes that service."""
+
+    def __init__(self, open_service: Callable[[], tuple[KnowledgeService, DataDirLock | None]]):
+        self._open = open_service
+        self._service: KnowledgeService | None = None
+        self._lock: DataDirLock | None = None
+        self._owned = True
+
+    @classmethod
+    def borrowed(cls, service: KnowledgeService) -> KnowledgeHandle:
+        handle = cls(lambda: (service, None))
+        handle._owned = False
+        return handle
+
+    @property
+    def service(self) -> KnowledgeService | None:
+        """The service once opened, else None."""
+        return self._service
+
+    def open(self) -> KnowledgeService:
+        """Cheap: takes the lock and builds objects; loads no model, opens no collection."""
+        if self._service is None:
+            self._service, self._lock = self._open()
+        return self._service
+
+    async def close(self) -> None:
+        service, self._service = self._service, None
+        if service is not None and self._owned:
+            await service.close()
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+
+def knowledge_handle(settings: KnowledgeSettings) -> KnowledgeHandle:
+    """The handle a process opens when it first needs its service (at start, usually)."""
+
+    def open_service() -> tuple[KnowledgeService, DataDirLock | None]:
+        check_installed(settings)
+        lock = None
+        if not settings.qdrant_url:
+            # The embedded store admits one process per data dir: fail now, clearly.
+            lock = DataDirLock(settings.data_dir)
+            lock.acquire()
+        try:
+            return build_service(settings), lock
+        except BaseException:
+            if lock is not None:
+                lock.release()
+            raise
+
+    return KnowledgeHandle(open_service)

@@ -13,15 +13,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp
 
-from knowledge.service import KnowledgeService
 from mcp_server.auth import MCP_PATH, limit_body, require_token
 from mcp_server.body_cap import raise_sdk_body_cap
 from mcp_server.ingest_tools import INGEST_TOOL_NAMES, register_ingest_tools
 from mcp_server.metrics import declare_tools
 from mcp_server.middleware import ToolCallMiddleware, Unavailable
 from mcp_server.orchestrator_routes import OrchestratorRoutes
-from mcp_server.runtime import Runtime
-from mcp_server.settings import ServerSettings
+from mcp_server.parts import ServerParts
 from mcp_server.tools import TOOL_NAMES, register_tools
 
 INSTRUCTIONS = (
@@ -34,24 +32,22 @@ INSTRUCTIONS = (
 ALL_TOOLS = TOOL_NAMES + INGEST_TOOL_NAMES
 
 
-def build_server(
-    settings: ServerSettings, runtime: Runtime | None = None, *, unavailable: str | None = None
-) -> FastMCP:
-    """The MCP server; with ``unavailable``, one that lists its tools but answers every
-    call with that message (a stdio client shows it; an exit shows "Connection closed")."""
-    runtime = runtime or Runtime(settings)
+def build_server(parts: ServerParts, *, max_limit: int, unavailable: str | None = None) -> FastMCP:
+    """The MCP server over ``parts``; with ``unavailable``, one that lists its tools but
+    answers every call with that message (a stdio client shows it; an exit shows only
+    "Connection closed")."""
 
     @asynccontextmanager
     async def lifespan(_server: FastMCP) -> AsyncIterator[dict[str, Any]]:
         if unavailable is not None:
             yield {}  # nothing was started, nothing to stop
             return
-        runtime.start()
-        runtime.start_orchestrator()
+        parts.service()  # fails at once if the data dir is taken
+        parts.start_orchestrator()
         try:
             yield {}
         finally:
-            await runtime.stop()
+            await parts.stop()
 
     middleware: list[Middleware] = [ToolCallMiddleware(ALL_TOOLS)]
     instructions = INSTRUCTIONS
@@ -67,11 +63,8 @@ def build_server(
         mask_error_details=True,
     )
 
-    def service() -> KnowledgeService:
-        return runtime.start()
-
-    register_tools(mcp, service, settings.max_limit)
-    register_ingest_tools(mcp, runtime.orchestrator.client)
+    register_tools(mcp, parts.service, max_limit)
+    register_ingest_tools(mcp, parts.orchestrator.client)
     declare_tools(ALL_TOOLS)
 
     @mcp.custom_route("/health", methods=["GET"])
@@ -80,27 +73,32 @@ def build_server(
 
     @mcp.custom_route("/metrics", methods=["GET"])
     async def metrics(_request: Request) -> Response:
-        await runtime.orchestrator.refresh_metrics()
+        await parts.orchestrator.refresh_metrics()
         return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
     return mcp
 
 
 def build_http_app(
-    mcp: FastMCP, settings: ServerSettings, runtime: Runtime | None = None
+    mcp: FastMCP,
+    parts: ServerParts,
+    *,
+    token: str | None,
+    max_request_bytes: int,
+    allow_unauthenticated: bool = False,
 ) -> ASGIApp:
     # "auto" checks Host and Origin on a loopback-bound server: without it any web page
     # the user opens could reach the knowledge base through DNS rebinding.
     mcp_app = mcp.http_app(path=MCP_PATH, host_origin_protection="auto")
-    raise_sdk_body_cap(mcp_app, settings.max_request_bytes)
+    raise_sdk_body_cap(mcp_app, max_request_bytes)
     app: ASGIApp = mcp_app
-    if runtime is not None and runtime.orchestrator.embedded:
+    if parts.orchestrator.embedded:
         app = OrchestratorRoutes(
             app,
-            runtime.orchestrator.app,
-            loopback_only=settings.mcp_token is None and not settings.allow_unauthenticated,
+            parts.orchestrator.app,
+            loopback_only=token is None and not allow_unauthenticated,
         )
-    app = limit_body(app, settings.max_request_bytes)
-    if settings.mcp_token is not None:
-        app = require_token(app, settings.mcp_token.get_secret_value())
+    app = limit_body(app, max_request_bytes)
+    if token is not None:
+        app = require_token(app, token)
     return app

@@ -2,7 +2,7 @@
 
 One ASGI wrapper around the whole app rather than FastMCP's auth: FastMCP's custom routes
 (/metrics) are not behind its auth, and one check in one place is easier to trust. The
-guards themselves (orchestrator/http/guards.py) are plain Starlette, shared with the
+guards themselves (shield_common/guards.py) are plain Starlette, shared with the
 orchestrator's API.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Scope, Send
 
-from orchestrator.http.guards import BearerAuth, BodyLimit, send_json
+from shield_common.guards import BearerAuth, BodyLimit, send_json
 
 MCP_PATH = "/mcp"
 

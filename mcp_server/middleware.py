@@ -13,8 +13,8 @@ from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
 from fastmcp.tools.base import ToolResult
 from mcp import types as mt
 
-from mcp_server.logs import request_id
 from mcp_server.metrics import TOOL_CALLS, TOOL_DURATION
+from shield_common.logs import request_id
 
 log = logging.getLogger("shield.tools")
 

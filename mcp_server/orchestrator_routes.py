@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from orchestrator.http.guards import send_json
+from shield_common.guards import send_json
 
 PREFIXES = ("/jobs", "/ingest-async", "/ready")
 LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "[::1]", "::1"})

@@ -16,8 +16,8 @@ from pydantic import Field
 
 from knowledge.errors import DependencyUnavailable, KnowledgeError
 from knowledge.service import KnowledgeService, Limits
-from mcp_server.logs import request_id
 from mcp_server.models import DocumentIn, FindOutput, FoundItem, StoreOutput
+from shield_common.logs import request_id
 
 log = logging.getLogger("shield.tools")
 

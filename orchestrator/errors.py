@@ -9,16 +9,6 @@ from __future__ import annotations
 from knowledge.errors import DependencyUnavailable, KnowledgeError
 
 
-class JobNotFound(KnowledgeError):
-    code = "not_found"
-
-
-class JobConflict(KnowledgeError):
-    """The request clashes with the job's state (e.g. an Idempotency-Key reused for other work)."""
-
-    code = "conflict"
-
-
 class JobCancelled(KnowledgeError):
     """Raised at a pipeline checkpoint once cancellation was requested."""
 

@@ -1,38 +1,38 @@
-"""Entry points of `shield-mcp orchestrator` and `shield-mcp worker` (the CLI calls these)."""
+"""Entry points of `shield-mcp orchestrator` and `shield-mcp worker`."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import signal
-import sys
 
 from knowledge.errors import KnowledgeError
-from orchestrator.runtime import OrchestratorRuntime
+from orchestrator.composition import compose_orchestrator
 from orchestrator.settings import OrchestratorSettings
+from shield_common import logs
+from shield_common.process import fail, load_settings, refuse_exposed
 
 log = logging.getLogger(__name__)
 
 
-def _fail(message: str) -> int:
-    print(f"shield-mcp: {message}", file=sys.stderr)
-    return 2
-
-
-async def run_worker(settings: OrchestratorSettings) -> int:
+async def worker_command() -> int:
     """Run jobs from SHIELD_QUEUE_URL until SIGTERM/SIGINT, then stop gracefully."""
+    settings = load_settings(OrchestratorSettings)
+    if settings is None:
+        return 2
     if settings.queue_url is None:
-        return _fail(
+        return fail(
             "a worker takes jobs from a shared queue: set SHIELD_QUEUE_URL=redis://host:6379 "
             "(the same as the orchestrator's). Without it, `shield-mcp orchestrator` or "
             "`shield-mcp serve` run the jobs in their own process."
         )
+    logs.configure(settings.log_level, settings.log_format)
     # SHIELD_QUEUE_URL without SHIELD_DATABASE_URL is refused by the settings themselves.
-    runtime = OrchestratorRuntime(settings, run_workers=True)
+    runtime = compose_orchestrator(settings, run_workers=True).runtime
     try:
         await runtime.start()
     except KnowledgeError as exc:  # runtime.StartFailed too: one line naming what failed
-        return _fail(str(exc))
+        return fail(str(exc))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -48,22 +48,28 @@ async def run_worker(settings: OrchestratorSettings) -> int:
     return 0
 
 
-async def run_orchestrator(settings: OrchestratorSettings, host: str, port: int) -> int:
+async def orchestrator_command(host: str, port: int, allow_unauthenticated: bool) -> int:
     """The job API on host:port; runs the workers too unless SHIELD_QUEUE_URL is set."""
+    settings = load_settings(OrchestratorSettings)
+    if settings is None:
+        return 2
+    token = settings.orchestrator_token
+    if refuse_exposed(host, token, allow_unauthenticated, "SHIELD_ORCHESTRATOR_TOKEN"):
+        return 2
+    logs.configure(settings.log_level, settings.log_format)
     import uvicorn
 
-    from orchestrator.http.app import build_app
-
-    runtime = OrchestratorRuntime(settings)
+    orchestrator = compose_orchestrator(settings)
     try:
-        await runtime.start()
+        await orchestrator.runtime.start()
     except KnowledgeError as exc:  # runtime.StartFailed too: one line naming what failed
-        return _fail(str(exc))
+        return fail(str(exc))
     try:
-        app = build_app(runtime, settings)
-        config = uvicorn.Config(app, host=host, port=port, log_config=None, lifespan="on")
+        config = uvicorn.Config(
+            orchestrator.app, host=host, port=port, log_config=None, lifespan="on"
+        )
         server = uvicorn.Server(config)
         await server.serve()  # returns on SIGTERM/SIGINT
     finally:
-        await runtime.stop()
+        await orchestrator.runtime.stop()
     return 0

@@ -1,5 +1,8 @@
-"""The orchestrator's runtime: job store, queue, sweeper and (maybe) workers, started and
+"""The orchestrator's runtime: job store, queue, sweeper and (maybe) a worker, started and
 stopped together. One per process; the HTTP app and the MCP server use ``runtime.jobs``.
+
+It is handed its parts (orchestrator/composition.py makes them from settings) and only
+decides their order: what starts first, what a failure to start says, what stops last.
 """
 
 from __future__ import annotations
@@ -7,25 +10,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
-from knowledge.datadir import DataDirLock
 from knowledge.errors import DependencyUnavailable, KnowledgeError
-from knowledge.redact import safe_url
-from knowledge.service import KnowledgeService
-from orchestrator.jobs.execution import Runner
+from knowledge.redact import safe_location
+from knowledge.wiring import KnowledgeHandle
 from orchestrator.jobs.metrics import declare_kinds
 from orchestrator.jobs.queue import JobQueue
 from orchestrator.jobs.recovery import Sweeper
-from orchestrator.jobs.service import Changes, JobService
+from orchestrator.jobs.service import JobService
 from orchestrator.jobs.store import JobStore
 from orchestrator.jobs.worker import Worker
-from orchestrator.settings import OrchestratorSettings
 from orchestrator_client.models import JobKind
-
-if TYPE_CHECKING:
-    from orchestrator.pipeline.convert import Converter
 
 log = logging.getLogger(__name__)
 
@@ -36,13 +33,6 @@ class StartFailed(DependencyUnavailable):
     A KnowledgeError, so every caller that reports those (the CLI, the embedded server's
     tool errors) shows this one line, not a traceback.
     """
-
-
-def where(url: str) -> str:
-    """A URL fit for a message: no user-info, no query (SQLite paths carry neither)."""
-    if url.lower().startswith("sqlite"):
-        return url.split(":///", 1)[-1]
-    return safe_url(url)
 
 
 def _reason(exc: BaseException, secret: str | None) -> str:
@@ -63,54 +53,42 @@ def _password(url: str | None) -> str | None:
         return None
 
 
+@dataclass(frozen=True)
+class Recovery:
+    lease_seconds: float
+    max_attempts: int
+
+
 class OrchestratorRuntime:
     def __init__(
         self,
-        settings: OrchestratorSettings,
         *,
-        service: KnowledgeService | None = None,
-        run_workers: bool | None = None,
-        queue_name: str | None = None,
-        runner: Runner | None = None,
-        converter: Converter | None = None,
+        store: JobStore,
+        queue: JobQueue,
+        jobs: JobService,
+        recovery: Recovery,
+        database: str,
+        knowledge: KnowledgeHandle | None = None,
+        make_worker: Callable[[KnowledgeHandle], Worker] | None = None,
     ) -> None:
-        self.settings = settings
-        # With the in-process queue nobody else could run the jobs; with Redis,
-        # `shield-mcp worker` processes do.
-        self.run_workers = settings.queue_url is None if run_workers is None else run_workers
-        self.store = JobStore(settings.job_database_url)
-        name = queue_name or settings.queue_name
-        self.queue = JobQueue(settings, queue_name=name)
-        self.changes = Changes()
-        self.store.on_change = self.changes.notify
-        self.jobs = JobService(self.store, self.queue, settings, changes=self.changes)
+        self.store = store
+        self.queue = queue
+        self.jobs = jobs
+        self.recovery = recovery
+        # The job store as the operator configured it, for messages (its password hidden).
+        self._database = database
+        # With workers: the knowledge service they write through, opened at start.
+        self._knowledge = knowledge
+        self._make_worker = make_worker
         declare_kinds([kind.value for kind in JobKind])
         self.worker: Worker | None = None
-        self._service = service
-        self._own_service = False
-        self._lock: DataDirLock | None = None
-        self._runner = runner
-        self._converter = converter
         self._stop = asyncio.Event()
         self._sweeper: asyncio.Task[None] | None = None
         self._started = False
 
     @property
-    def service(self) -> KnowledgeService | None:
-        return self._service
-
-    def _knowledge_service(self) -> KnowledgeService:
-        if self._service is None:
-            from knowledge.wiring import build_service, check_installed
-
-            check_installed(self.settings)
-            if not self.settings.qdrant_url:
-                # The embedded store admits one process per data dir: fail now, clearly.
-                self._lock = DataDirLock(self.settings.data_dir)
-                self._lock.acquire()
-            self._service = build_service(self.settings)
-            self._own_service = True
-        return self._service
+    def run_workers(self) -> bool:
+        return self._make_worker is not None
 
     async def start(self) -> None:
         if self._started:
@@ -124,26 +102,26 @@ class OrchestratorRuntime:
             raise
 
     async def _start(self) -> None:
-        settings = self.settings
+        secret = _password(self._database)
         try:
             await self.store.open()
         except Exception as exc:
             raise StartFailed(
-                f"cannot open the job store at {where(settings.database_url or self.store.url)} "
-                f"({_reason(exc, _password(settings.database_url))}). Check SHIELD_DATABASE_URL, "
+                f"cannot open the job store at {safe_location(self._database)} "
+                f"({_reason(exc, secret)}). Check SHIELD_DATABASE_URL, "
                 "that the database server is running, and that the database exists and lets "
                 "this user in."
             ) from exc
         try:
             await self.queue.startup()
         except Exception as exc:
-            target = f"at {where(self.queue.url)}" if self.queue.url else "(in-process)"
+            target = f"at {safe_location(self.queue.url)}" if self.queue.url else "(in-process)"
             raise StartFailed(
                 f"cannot start the job queue {target} ({_reason(exc, None)}). "
                 "Check SHIELD_QUEUE_URL."
             ) from exc
         try:
-            await self._start_workers()
+            await self._start_worker()
         except KnowledgeError:
             raise  # already says what to do
         except Exception as exc:
@@ -155,20 +133,14 @@ class OrchestratorRuntime:
             await self._recover_and_sweep()
         except Exception as exc:
             raise StartFailed(
-                f"the job store at {where(settings.database_url or self.store.url)} failed "
-                f"during start-up recovery ({_reason(exc, _password(settings.database_url))})."
+                f"the job store at {safe_location(self._database)} failed "
+                f"during start-up recovery ({_reason(exc, secret)})."
             ) from exc
 
-    async def _start_workers(self) -> None:
-        if self.run_workers:
-            self.worker = Worker(
-                self.store,
-                self.queue,
-                self.settings,
-                self._knowledge_service(),
-                runner=self._runner,
-                converter=self._converter,
-            )
+    async def _start_worker(self) -> None:
+        if self._make_worker is not None and self._knowledge is not None:
+            self._knowledge.open()  # the embedded store admits one process: fail now, clearly
+            self.worker = self._make_worker(self._knowledge)
             self.jobs.on_cancel_requested = self.worker.cancel_requested
             await self.worker.start()
         elif not self.queue.distributed:
@@ -178,7 +150,8 @@ class OrchestratorRuntime:
         sweeper = Sweeper(
             self.store,
             self.queue,
-            self.settings,
+            lease_seconds=self.recovery.lease_seconds,
+            max_attempts=self.recovery.max_attempts,
             local_worker=self.worker.worker_id if self.worker is not None else None,
         )
         if self.worker is not None and not self.queue.distributed:
@@ -206,14 +179,9 @@ class OrchestratorRuntime:
             self._sweeper = None
         with contextlib.suppress(Exception):
             await self.queue.shutdown()
-        if self._own_service and self._service is not None:
+        if self._knowledge is not None:
             with contextlib.suppress(Exception):
-                await self._service.close()
-            self._service = None
-            self._own_service = False
-        if self._lock is not None:
-            self._lock.release()
-            self._lock = None
+                await self._knowledge.close()  # closes only what it opened itself
         await self.store.close()
 
     async def readiness(self) -> dict[str, str]:
@@ -224,8 +192,8 @@ class OrchestratorRuntime:
             ),
             "queue": await _probe(self.queue.ping(), "SHIELD_QUEUE_URL and that Redis is running"),
         }
-        if self.run_workers and self._service is not None:
-            service = self._service
+        service = self._knowledge.service if self._knowledge is not None else None
+        if self.run_workers and service is not None:
             out["vector_store"] = await _probe(
                 service.store.collection_exists(service.default_collection), "SHIELD_QDRANT_URL"
             )

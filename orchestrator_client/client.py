@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from knowledge.breakers import Breaker, DependencyFailure
 from knowledge.errors import DependencyUnavailable, InvalidInput
 from knowledge.redact import safe_url
-from orchestrator_client.errors import from_error_event, rejection, server_message
+from orchestrator_client.answers import from_error_event, rejection, server_message
 from orchestrator_client.models import (
     CrawlRequest,
     DocumentRequest,

@@ -34,7 +34,7 @@ from tests import support
 from tests.support import BreakerClock
 
 if TYPE_CHECKING:
-    from orchestrator.pipeline.convert import Converter
+    from orchestrator.pipeline.convert.converter import Converter
 
 # Read before the SHIELD_* variables are removed from the environment of the tests.
 REQUIRE_SERVICES = os.environ.get("SHIELD_TEST_REQUIRE_SERVICES", "").lower() in {
@@ -167,7 +167,7 @@ def _no_shield_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 def converter() -> Iterator[Converter]:
     """One docling child process for the session, since each costs ~8 s to start. Tests
     that must kill or time out a child of their own make their own Converter."""
-    from orchestrator.pipeline.convert import Converter
+    from orchestrator.pipeline.convert.converter import Converter
 
     conv = Converter(timeout=120.0, max_tokens=256)
     yield conv

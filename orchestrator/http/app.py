@@ -1,4 +1,4 @@
-"""Builds the orchestrator's FastAPI app around a runtime that its owner starts and stops.
+"""Builds the orchestrator's FastAPI app around a job service that its owner starts and stops.
 
 The owner is the ``shield-mcp orchestrator`` process (uvicorn) or, in the embedded default,
 the MCP server, which reaches this same app through ``httpx.ASGITransport``: so nothing here
@@ -13,22 +13,25 @@ from fastapi import FastAPI
 
 from orchestrator.http.auth import refuse_too_large, refuse_unauthorized
 from orchestrator.http.errors import GuardedRoute, install_error_handlers
-from orchestrator.http.guards import BearerAuth, BodyLimit
 from orchestrator.http.metrics import RequestMetrics
-from orchestrator.http.routes import register_routes
-from orchestrator.settings import OrchestratorSettings, upload_request_bytes
+from orchestrator.http.routes import ReadinessCheck, register_routes
+from shield_common.guards import BearerAuth, BodyLimit
 
 if TYPE_CHECKING:
-    from orchestrator.runtime import OrchestratorRuntime
+    from orchestrator.jobs.service import JobService
 
 TITLE = "shield-mcp orchestrator"
 
 
-def max_body_bytes(settings: OrchestratorSettings) -> int:
-    return upload_request_bytes(settings.max_upload_bytes)
-
-
-def build_app(runtime: OrchestratorRuntime, settings: OrchestratorSettings) -> FastAPI:
+def build_app(
+    jobs: JobService,
+    readiness: ReadinessCheck,
+    *,
+    max_wait_seconds: float,
+    max_body_bytes: int,
+    token: str | None = None,
+) -> FastAPI:
+    """The API over ``jobs``; ``token`` set = every route but /health needs it."""
     app = FastAPI(
         title=TITLE,
         version="1",
@@ -37,14 +40,16 @@ def build_app(runtime: OrchestratorRuntime, settings: OrchestratorSettings) -> F
     )
     app.router.route_class = GuardedRoute
     install_error_handlers(app)
-    register_routes(app, runtime, settings)
+    register_routes(
+        app,
+        jobs,
+        readiness,
+        max_wait_seconds=max_wait_seconds,
+        token_required=token is not None,
+    )
     # Added last = outermost: metrics see every answer, auth answers before the body is read.
-    app.add_middleware(BodyLimit, max_bytes=max_body_bytes(settings), refuse=refuse_too_large)
-    if settings.orchestrator_token is not None:
-        app.add_middleware(
-            BearerAuth,
-            token=settings.orchestrator_token.get_secret_value(),
-            refuse=refuse_unauthorized,
-        )
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes, refuse=refuse_too_large)
+    if token is not None:
+        app.add_middleware(BearerAuth, token=token, refuse=refuse_unauthorized)
     app.add_middleware(RequestMetrics)
     return app

@@ -22,8 +22,9 @@ from knowledge.errors import (
     InvalidInput,
     KnowledgeError,
 )
-from orchestrator.errors import JobCancelled, JobConflict, JobNotFound
+from orchestrator.errors import JobCancelled
 from orchestrator.http.replies import error_response, retry_after_header
+from orchestrator_client.errors import JobConflict, JobNotFound
 
 log = logging.getLogger("shield.orchestrator.http")
 

@@ -7,8 +7,8 @@ import math
 from starlette.responses import JSONResponse
 from starlette.types import Send
 
-from orchestrator.http.guards import send_json
 from orchestrator_client.models import ErrorBody, JobError
+from shield_common.guards import send_json
 
 
 def error_payload(code: str, message: str) -> dict[str, object]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import Body, Depends, FastAPI, Header, Path, Query, Response
@@ -17,7 +18,6 @@ from orchestrator.http.auth import documented_bearer
 from orchestrator.http.events import job_events_response
 from orchestrator.http.replies import retry_after_header
 from orchestrator.jobs.service import MAX_KEY_CHARS, MAX_OFFSET, MAX_PAGE
-from orchestrator.settings import OrchestratorSettings
 from orchestrator_client.models import (
     ErrorBody,
     IngestRequest,
@@ -29,7 +29,10 @@ from orchestrator_client.models import (
 )
 
 if TYPE_CHECKING:
-    from orchestrator.runtime import OrchestratorRuntime
+    from orchestrator.jobs.service import JobService
+
+# Component -> "ok" or what is wrong (the runtime's readiness check).
+ReadinessCheck = Callable[[], Awaitable[dict[str, str]]]
 
 log = logging.getLogger("shield.orchestrator.http")
 
@@ -57,12 +60,15 @@ JobId = Annotated[str, Path(min_length=1, max_length=MAX_JOB_ID_CHARS, descripti
 
 
 def register_routes(
-    app: FastAPI, runtime: OrchestratorRuntime, settings: OrchestratorSettings
+    app: FastAPI,
+    jobs: JobService,
+    readiness: ReadinessCheck,
+    *,
+    max_wait_seconds: float,
+    token_required: bool,
 ) -> None:
     # Auth itself is an ASGI middleware (auth.py); this only puts the scheme in the schema.
-    secured: list[DependsParam] = (
-        [Depends(documented_bearer)] if settings.orchestrator_token is not None else []
-    )
+    secured: list[DependsParam] = [Depends(documented_bearer)] if token_required else []
     auth_errors = _errors(401) if secured else {}
 
     @app.post(
@@ -93,7 +99,7 @@ def register_routes(
         ] = None,
     ) -> JobAccepted:
         """Validates and stores the job, queues it and answers at once (202 + Location)."""
-        job, created = await runtime.jobs.submit(request, idempotency_key=idempotency_key)
+        job, created = await jobs.submit(request, idempotency_key=idempotency_key)
         track_url = f"/jobs/{job.job_id}"
         response.headers["Location"] = track_url
         if not created:
@@ -114,26 +120,26 @@ def register_routes(
     )
     async def get_job(
         job_id: JobId,
-        # A default rather than Annotated: the bound comes from settings, and annotations
+        # A default rather than Annotated: the bound is this server's, and annotations
         # are strings here (they cannot see this function's locals). The schema states the
         # maximum; the check below enforces it with a message that says what to do.
         wait: float | None = Query(
             None,
             gt=0,
-            json_schema_extra={"maximum": settings.max_wait_seconds},
+            json_schema_extra={"maximum": max_wait_seconds},
             description="Seconds to wait for the job to change before answering "
             "(at most the server's SHIELD_MAX_WAIT_SECONDS; poll again to wait longer).",
         ),
     ) -> Job:
-        if wait is not None and wait > settings.max_wait_seconds:
+        if wait is not None and wait > max_wait_seconds:
             raise InvalidInput(
-                f"Invalid request: wait: at most {settings.max_wait_seconds:g} seconds "
+                f"Invalid request: wait: at most {max_wait_seconds:g} seconds "
                 f"(SHIELD_MAX_WAIT_SECONDS; got {wait:g}); poll again to wait longer."
             )
-        job = await runtime.jobs.get(job_id)
+        job = await jobs.get(job_id)
         if wait is None or job.status.terminal:
             return job
-        return await runtime.jobs.wait(job_id, since=job.updated_at, timeout=wait)
+        return await jobs.wait(job_id, since=job.updated_at, timeout=wait)
 
     @app.get(
         "/jobs/{job_id}/events",
@@ -151,8 +157,8 @@ def register_routes(
         },
     )
     async def job_events(job_id: JobId) -> StreamingResponse:
-        job = await runtime.jobs.get(job_id)  # before streaming: an unknown id is a 404
-        return job_events_response(runtime.jobs, job)
+        job = await jobs.get(job_id)  # before streaming: an unknown id is a 404
+        return job_events_response(jobs, job)
 
     @app.delete(
         "/jobs/{job_id}",
@@ -162,7 +168,7 @@ def register_routes(
         responses={**auth_errors, **_errors(404, 409, 422, 503)},
     )
     async def cancel_job(job_id: JobId) -> Job:
-        return await runtime.jobs.cancel(job_id)
+        return await jobs.cancel(job_id)
 
     @app.get(
         "/jobs",
@@ -176,7 +182,7 @@ def register_routes(
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 20,
         offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     ) -> JobPage:
-        return await runtime.jobs.list(status=status, limit=limit, offset=offset)
+        return await jobs.list(status=status, limit=limit, offset=offset)
 
     @app.get("/health", response_model=Health, summary="Liveness: the process answers")
     async def health() -> Health:
@@ -190,7 +196,7 @@ def register_routes(
         responses={**auth_errors, 503: {"model": Readiness}},
     )
     async def ready() -> JSONResponse:
-        components = await _readiness(runtime)
+        components = await _readiness(readiness)
         broken = {name: state for name, state in components.items() if state != "ok"}
         if not broken:
             return JSONResponse(Readiness(status="ready", components=components).model_dump())
@@ -210,22 +216,13 @@ def register_routes(
         responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}, **auth_errors},
     )
     async def metrics() -> Response:
-        await refresh_job_gauges(runtime)
+        await jobs.refresh_gauges()
         return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
 
-async def refresh_job_gauges(runtime: OrchestratorRuntime) -> None:
-    """worker_queue_size / active_jobs as of this scrape (the sweeper's are up to 10 s old)."""
+async def _readiness(readiness: ReadinessCheck) -> dict[str, str]:
     try:
-        await runtime.jobs.counts()
-    except Exception:
-        # The scrape still answers: a job store outage shows in /ready and in the logs.
-        log.warning("could not count jobs for /metrics", exc_info=True)
-
-
-async def _readiness(runtime: OrchestratorRuntime) -> dict[str, str]:
-    try:
-        return await asyncio.wait_for(runtime.readiness(), timeout=READY_TIMEOUT_SECONDS)
+        return await asyncio.wait_for(readiness(), timeout=READY_TIMEOUT_SECONDS)
     except TimeoutError:
         return {"readiness": f"no answer within {READY_TIMEOUT_SECONDS:g} s"}
     except Exception as exc:

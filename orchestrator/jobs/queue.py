@@ -14,8 +14,6 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from orchestrator.settings import OrchestratorSettings
-
 log = logging.getLogger(__name__)
 
 TASK_NAME = "shield.run_job"
@@ -27,10 +25,16 @@ Handler = Callable[[str], Awaitable[None]]
 class JobQueue:
     """One taskiq broker and the one task it knows: run the job with this id."""
 
-    def __init__(self, settings: OrchestratorSettings, *, queue_name: str = DEFAULT_QUEUE_NAME):
-        self.url = settings.queue_url
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        queue_name: str = DEFAULT_QUEUE_NAME,
+        lease_seconds: float = 30.0,
+    ) -> None:
+        self.url = url  # None: in-process; redis://...: a stream shared with other workers
         self.queue_name = queue_name
-        self.lease_seconds = settings.lease_seconds
+        self.lease_seconds = lease_seconds
         self._handler: Handler | None = None
         self._broker: Any = None
         self._task: Any = None

@@ -23,14 +23,13 @@ from orchestrator.jobs import metrics
 from orchestrator.jobs.queue import JobQueue
 from orchestrator.jobs.store import JobStore, utcnow
 from orchestrator.jobs.worker import provably_dead
-from orchestrator.settings import OrchestratorSettings
 from orchestrator_client.models import JobStatus
 
 log = logging.getLogger(__name__)
 
 
-def sweep_interval(settings: OrchestratorSettings) -> float:
-    return min(max(settings.lease_seconds / 3, 0.2), 10.0)
+def sweep_interval(lease_seconds: float) -> float:
+    return min(max(lease_seconds / 3, 0.2), 10.0)
 
 
 class Sweeper:
@@ -38,13 +37,15 @@ class Sweeper:
         self,
         store: JobStore,
         queue: JobQueue,
-        settings: OrchestratorSettings,
         *,
+        lease_seconds: float,
+        max_attempts: int,
         local_worker: str | None = None,
     ) -> None:
         self.store = store
         self.queue = queue
-        self.settings = settings
+        self.lease_seconds = lease_seconds
+        self.max_attempts = max_attempts
         # This process's own worker is alive as long as this sweeper runs: a lease it
         # missed because the event loop was busy (a slow import, say) is not a dead worker.
         self.local_worker = local_worker
@@ -53,7 +54,7 @@ class Sweeper:
         if await self.store.cancel_lost(job_id):
             log.info("job %s: its worker is gone and it was cancelled; marked cancelled", job_id)
             return
-        outcome = await self.store.requeue_lost(job_id, attempts, self.settings.max_attempts)
+        outcome = await self.store.requeue_lost(job_id, attempts, self.max_attempts)
         if outcome is JobStatus.queued:
             log.warning("job %s: its worker is gone; re-queued (attempt %d ran)", job_id, attempts)
             await self.queue.enqueue(job_id)
@@ -97,7 +98,7 @@ class Sweeper:
         for job_id, attempts in await self.store.expired_leases(except_worker=self.local_worker):
             await self._lost(job_id, attempts)
         if await self.queue.all_delivered():
-            cutoff = utcnow() - timedelta(seconds=self.settings.lease_seconds)
+            cutoff = utcnow() - timedelta(seconds=self.lease_seconds)
             stale = await self.store.stale_queued(cutoff)
             for job_id in stale:
                 log.warning("job %s: queued but its message is gone; enqueued again", job_id)
@@ -106,7 +107,7 @@ class Sweeper:
         metrics.observe_counts(await self.store.counts())
 
     async def run(self, stop: asyncio.Event) -> None:
-        interval = sweep_interval(self.settings)
+        interval = sweep_interval(self.lease_seconds)
         while not stop.is_set():
             try:
                 await self.sweep_once()

@@ -16,11 +16,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from knowledge.errors import InvalidInput
-from orchestrator.errors import JobConflict, JobNotFound
 from orchestrator.jobs import metrics
 from orchestrator.jobs.queue import JobQueue
 from orchestrator.jobs.store import DuplicateKey, JobStore, NewJob
-from orchestrator.settings import OrchestratorSettings
+from orchestrator_client.errors import JobConflict, JobNotFound
 from orchestrator_client.models import (
     CrawlRequest,
     DocumentRequest,
@@ -38,7 +37,9 @@ MAX_PAGE = 100
 MAX_OFFSET = 1_000_000_000
 POLL_SECONDS = 0.2
 
-Validator = Callable[[CrawlRequest | DocumentRequest, OrchestratorSettings], Awaitable[Any]]
+# Refuses (InvalidInput) a request that cannot succeed, before it is stored: the pipeline's
+# checks (network rules, ingest roots, sizes), bound to its configuration.
+Validator = Callable[[CrawlRequest | DocumentRequest], Awaitable[Any]]
 
 
 class Changes:
@@ -83,30 +84,19 @@ def check_key(key: str | None) -> str | None:
     return key
 
 
-async def _pipeline_validator(
-    request: CrawlRequest | DocumentRequest, settings: OrchestratorSettings
-) -> Any:
-    # The pipeline's checks (network rules, ingest roots, sizes); imported on first use.
-    from orchestrator.pipeline.run import validate_request
-
-    return await validate_request(request, settings)
-
-
 class JobService:
     def __init__(
         self,
         store: JobStore,
         queue: JobQueue,
-        settings: OrchestratorSettings,
+        validator: Validator,
         *,
         changes: Changes | None = None,
-        validator: Validator | None = None,
     ) -> None:
         self.store = store
         self.queue = queue
-        self.settings = settings
         self.changes = changes or Changes()
-        self._validate = validator or _pipeline_validator
+        self._validate = validator
         # Set by the runtime when this process runs workers: cancel reaches them at once.
         self.on_cancel_requested: Callable[[str], None] | None = None
 
@@ -120,7 +110,7 @@ class JobService:
             found = await self.store.by_key(key)
             if found is not None:
                 return self._same_request(key, digest, *found), False
-        await self._validate(request, self.settings)
+        await self._validate(request)
         new = NewJob(JobKind(request.kind), payload, public_request(payload), digest, key)
         try:
             job = await self.store.create(new)
@@ -208,3 +198,11 @@ class JobService:
         counts = await self.store.counts()
         metrics.observe_counts(counts)
         return counts
+
+    async def refresh_gauges(self) -> None:
+        """worker_queue_size / active_jobs as of now, for a scrape (the sweeper's are up to
+        10 s old). A job store outage shows in /ready and the log; the scrape still answers."""
+        try:
+            await self.counts()
+        except Exception:
+            log.warning("could not count jobs for /metrics", exc_info=True)

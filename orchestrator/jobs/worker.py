@@ -16,20 +16,21 @@ from typing import TYPE_CHECKING, Any
 
 from knowledge.service import KnowledgeService
 from orchestrator.jobs.execution import ABANDON_SECONDS, JobExecution, Runner
+from orchestrator.jobs.limits import JobLimits
 from orchestrator.jobs.queue import JobQueue
 from orchestrator.jobs.store import JobStore
-from orchestrator.settings import OrchestratorSettings
+from orchestrator.pipeline.config import PipelineConfig
 from orchestrator_client.models import CrawlRequest, DocumentRequest, JobResult
 
 if TYPE_CHECKING:
     from orchestrator.pipeline.context import JobContext
-    from orchestrator.pipeline.convert import Converter
+    from orchestrator.pipeline.convert.converter import Converter
 
 log = logging.getLogger(__name__)
 
 
 async def _pipeline(request: CrawlRequest | DocumentRequest, ctx: JobContext) -> JobResult:
-    from orchestrator.pipeline.run import run_job
+    from orchestrator.pipeline.dispatch import run_job
 
     result: JobResult = await run_job(request, ctx)
     return result
@@ -85,53 +86,51 @@ class Worker:
         self,
         store: JobStore,
         queue: JobQueue,
-        settings: OrchestratorSettings,
         service: KnowledgeService,
+        converter: Converter,
         *,
+        limits: JobLimits,
+        config: PipelineConfig,
         runner: Runner | None = None,
         worker_id: str | None = None,
-        converter: Converter | None = None,
+        own_converter: bool = True,
     ) -> None:
         self.store = store
         self.queue = queue
-        self.settings = settings
         self.service = service
+        self.limits = limits
+        self.config = config
         self.runner = runner or _pipeline
         self.worker_id = worker_id or new_worker_id()
-        self._slots = asyncio.Semaphore(settings.worker_concurrency)
+        self._slots = asyncio.Semaphore(limits.concurrency)
         self._tasks: set[asyncio.Task[object]] = set()
         self._running: dict[str, JobExecution] = {}
         # Pipelines cancelled (job timeout, shutdown) that had not ended yet -> their job.
         self._abandoned: dict[asyncio.Task[Any], str] = {}
         self._stop = asyncio.Event()
         self._listener: asyncio.Task[None] | None = None
-        # One docling child per worker process; a caller may share its own (not closed here).
+        # One docling child per worker process (started on first use); closed on stop
+        # unless a caller shares its own.
         self._converter: Converter | None = converter
-        self._own_converter = converter is None
+        self._own_converter = own_converter
 
     async def start(self) -> None:
-        if self._converter is None:
-            from orchestrator.pipeline.convert import Converter
-
-            self._converter = Converter(
-                timeout=self.settings.convert_timeout, max_tokens=self.settings.chunk_max_tokens
-            )
         _LIVE.add(self.worker_id)
         self.queue.set_handler(self.handle)
         if self.queue.distributed:
             self._listener = asyncio.create_task(
                 self.queue.listen(
-                    self.settings.worker_concurrency,
+                    self.limits.concurrency,
                     self._stop,
                     # The receiver waits for its tasks a little longer than we do, so our
                     # own stop() decides what happens to each job.
-                    self.settings.shutdown_grace_seconds + 5,
+                    self.limits.shutdown_grace_seconds + 5,
                 )
             )
         log.info(
             "worker %s started (%d concurrent jobs, %s queue)",
             self.worker_id,
-            self.settings.worker_concurrency,
+            self.limits.concurrency,
             "redis" if self.queue.distributed else "in-process",
         )
 
@@ -151,16 +150,15 @@ class Worker:
             async with self._slots:
                 if self._stop.is_set():
                     return
-                claimed = await self.store.claim(
-                    job_id, self.worker_id, self.settings.lease_seconds
-                )
+                claimed = await self.store.claim(job_id, self.worker_id, self.limits.lease_seconds)
                 if claimed is None:  # done, cancelled, or running elsewhere: a stale message
                     return
                 assert self._converter is not None
                 execution = JobExecution(
                     claimed,
                     store=self.store,
-                    settings=self.settings,
+                    limits=self.limits,
+                    config=self.config,
                     service=self.service,
                     converter=self._converter,
                     runner=self.runner,
@@ -208,7 +206,7 @@ class Worker:
 
     async def stop(self, grace: float | None = None) -> None:
         """Take no new jobs; let running ones finish for ``grace`` s; hand the rest back."""
-        grace = self.settings.shutdown_grace_seconds if grace is None else grace
+        grace = self.limits.shutdown_grace_seconds if grace is None else grace
         self._stop.set()
         waiting = [t for t in self._tasks if not t.done()]
         if self._running:

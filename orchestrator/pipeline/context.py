@@ -8,18 +8,18 @@ from typing import TYPE_CHECKING
 
 from knowledge.service import KnowledgeService
 from orchestrator.errors import JobCancelled
-from orchestrator.settings import OrchestratorSettings
+from orchestrator.pipeline.config import PipelineConfig
 from orchestrator_client.models import Progress
 
 if TYPE_CHECKING:  # docling lives behind the converter; importing it here would be slow
-    from orchestrator.pipeline.convert import Converter
+    from orchestrator.pipeline.convert.converter import Converter
 
 
 @dataclass
 class JobContext:
     job_id: str
     service: KnowledgeService
-    settings: OrchestratorSettings
+    config: PipelineConfig
     # Runs docling in a child process (shared by the worker's jobs): see convert.py.
     converter: Converter
     # Persists progress; the caller throttles writes, so call it as often as is natural.

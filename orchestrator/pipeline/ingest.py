@@ -17,8 +17,8 @@ from typing import Any
 
 from knowledge.service import Document
 from knowledge.vectorstore.ids import content_hash
-from orchestrator.pipeline.chunking import Chunk
 from orchestrator.pipeline.context import JobContext
+from orchestrator.pipeline.convert.chunking import Chunk
 from orchestrator_client.models import Progress
 
 PIPELINE_KEYS = frozenset(

@@ -90,7 +90,7 @@ async def test_filters_on_many_fields_stay_correct_past_the_index_cap(data_dir: 
                     "c", "v", [1.0, 0.0], limit=1, conditions=[Match(f"f{i}", value)]
                 )
                 assert [h.id for h in hits] == expected
-        indexes = store._collections["c"].shard.info().payload_schema
+        indexes = store.shards._collections["c"].shard.info().payload_schema
         assert len(indexes) == MAX_INDEXED_FIELDS
     finally:
         await store.close()

@@ -21,7 +21,7 @@ def unit(rng: random.Random) -> list[float]:
 
 
 def indexed_vectors(store: EdgeVectorStore, name: str) -> int:
-    return int(store._collections[name].shard.info().indexed_vectors_count)
+    return int(store.shards._collections[name].shard.info().indexed_vectors_count)
 
 
 async def test_the_index_is_built_in_the_background_after_enough_points(data_dir: Path) -> None:

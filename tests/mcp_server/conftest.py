@@ -6,8 +6,7 @@ from pathlib import Path
 import pytest
 from fastmcp import Client
 
-from mcp_server.app import build_server
-from mcp_server.settings import ServerSettings
+from tests.mcp_server.servers import shield_server
 
 
 @pytest.fixture(params=["embedded", "qdrant"])
@@ -18,8 +17,8 @@ async def client(request: pytest.FixtureRequest, data_dir: Path) -> AsyncIterato
     engine, since no Qdrant server can run here.
     """
     extra = {"qdrant_url": ":memory:"} if request.param == "qdrant" else {}
-    settings = ServerSettings(data_dir=data_dir, max_batch=8, max_limit=20, **extra)
-    async with Client(build_server(settings)) as c:
+    settings = dict(data_dir=data_dir, max_batch=8, max_limit=20, **extra)
+    async with Client(shield_server(**settings)) as c:
         yield c
 
 
@@ -29,8 +28,8 @@ async def ingest_client(data_dir: Path, docs_dir: Path) -> AsyncIterator[Client]
 
     Private addresses are allowed because the test site runs on 127.0.0.1.
     """
-    settings = ServerSettings(
+    settings = dict(
         data_dir=data_dir, ingest_roots=[docs_dir], crawl_allow_private=True, worker_concurrency=2
     )
-    async with Client(build_server(settings)) as client:
+    async with Client(shield_server(**settings)) as client:
         yield client

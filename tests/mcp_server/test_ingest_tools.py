@@ -113,16 +113,15 @@ async def test_crawl_reaches_a_deep_page(ingest_client: Client) -> None:
 async def test_refusals_are_tool_errors_that_say_what_to_do(
     data_dir: Path, docs_dir: Path, tmp_path: Path
 ) -> None:
-    from mcp_server.app import build_server
-    from mcp_server.settings import ServerSettings
+    from tests.mcp_server.servers import shield_server
 
     outside = tmp_path / "secret.txt"
     outside.write_text("not for the assistant")
     escape = docs_dir / "link.txt"
     escape.symlink_to(outside)
     # The safe defaults: no private addresses.
-    settings = ServerSettings(data_dir=data_dir, ingest_roots=[docs_dir])
-    async with Client(build_server(settings)) as client:
+    settings = dict(data_dir=data_dir, ingest_roots=[docs_dir])
+    async with Client(shield_server(**settings)) as client:
         message = await error_of(client, "crawl_web", url="http://127.0.0.1:9/")
         assert "SHIELD_CRAWL_ALLOW_PRIVATE" in message
         message = await error_of(client, "ingest_doc", source="http://localhost:9/a.pdf")
@@ -147,21 +146,20 @@ async def test_refusals_are_tool_errors_that_say_what_to_do(
 async def test_orchestrator_down_is_a_clear_error_then_fails_fast(
     data_dir: Path, dead_port: int
 ) -> None:
-    from mcp_server.app import build_server
-    from mcp_server.settings import ServerSettings
+    from tests.mcp_server.servers import shield_server
 
-    settings = ServerSettings(
+    settings = dict(
         data_dir=data_dir,
         orchestrator_url=f"http://127.0.0.1:{dead_port}",
         breaker_failure_threshold=2,
         breaker_recovery_seconds=120,
         orchestrator_timeout=2,
     )
-    async with Client(build_server(settings)) as client:
+    async with Client(shield_server(**settings)) as client:
         for _ in range(2):
             message = await error_of(client, "crawl_web", url="https://example.com/")
             assert "orchestrator" in message.lower()
-        message = await error_of(client, "get_job_status", job_id="abc")
+        message = await error_of(client, "get_job_status", job_id=str(uuid.uuid4()))
         assert "open" in message.lower() and "retry in" in message.lower(), message
 
 
@@ -170,18 +168,17 @@ async def test_a_job_store_down_at_boot_is_retried_by_a_later_call(
     data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """PostgreSQL not there when the server starts: the tools say so, then recover."""
-    from mcp_server import orchestration
-    from mcp_server.app import build_server
-    from mcp_server.settings import ServerSettings
+    from mcp_server import orchestrator_link
+    from tests.mcp_server.servers import shield_server
 
-    monkeypatch.setattr(orchestration, "RESTART_AFTER_SECONDS", 0.0)
+    monkeypatch.setattr(orchestrator_link, "RESTART_AFTER_SECONDS", 0.0)
     database = f"shield_late_{uuid.uuid4().hex[:10]}"
-    settings = ServerSettings(
+    settings = dict(
         data_dir=data_dir,
         database_url=f"postgresql://postgres@127.0.0.1:5432/{database}",
     )
     try:
-        async with Client(build_server(settings)) as client:
+        async with Client(shield_server(**settings)) as client:
             message = await error_of(client, "get_job_status", job_id=str(uuid.uuid4()))
             assert "cannot open the job store" in message and "tries again" in message
             assert database in message  # names what to fix

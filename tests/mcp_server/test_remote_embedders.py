@@ -15,8 +15,7 @@ import pytest
 from fastmcp import Client
 from prometheus_client import REGISTRY
 
-from mcp_server.app import build_server
-from mcp_server.settings import ServerSettings
+from tests.mcp_server.servers import shield_server
 from tests.support import StubService
 
 DIM = 64
@@ -57,8 +56,8 @@ async def test_store_and_find_through_a_remote_embedder(provider: str, data_dir:
             if provider == "ollama"
             else {"openai_base_url": f"{stub.url}/v1", "openai_api_key": "sk-test"}
         )
-        settings = ServerSettings(data_dir=data_dir, embedder=provider, **extra)  # type: ignore[arg-type]
-        async with Client(build_server(settings)) as client:
+        settings = dict(data_dir=data_dir, embedder=provider, **extra)  # type: ignore[arg-type]
+        async with Client(shield_server(**settings)) as client:
             await client.call_tool(
                 "qdrant_store",
                 {
@@ -77,10 +76,10 @@ async def test_store_and_find_through_a_remote_embedder(provider: str, data_dir:
 
 async def test_a_missing_ollama_model_is_a_clear_tool_error(data_dir: Path) -> None:
     with StubService(ollama) as stub:
-        settings = ServerSettings(
+        settings = dict(
             data_dir=data_dir, embedder="ollama", ollama_host=stub.url, embed_model="llama-embed"
         )
-        async with Client(build_server(settings)) as client:
+        async with Client(shield_server(**settings)) as client:
             result = await client.call_tool("qdrant_store", {"text": "x"}, raise_on_error=False)
     assert result.is_error
     message = result.content[0].text  # type: ignore[union-attr]
@@ -90,14 +89,14 @@ async def test_a_missing_ollama_model_is_a_clear_tool_error(data_dir: Path) -> N
 async def test_ollama_down_opens_the_breaker_and_the_tool_says_when_to_retry(
     data_dir: Path, dead_port: int
 ) -> None:
-    settings = ServerSettings(  # nothing listens on dead_port: Ollama is down
+    settings = dict(  # nothing listens on dead_port: Ollama is down
         data_dir=data_dir,
         embedder="ollama",
         ollama_host=f"http://127.0.0.1:{dead_port}",
         breaker_failure_threshold=3,
         breaker_recovery_seconds=30,
     )
-    async with Client(build_server(settings)) as client:
+    async with Client(shield_server(**settings)) as client:
         messages = []
         for _ in range(4):
             result = await client.call_tool("qdrant_store", {"text": "x"}, raise_on_error=False)

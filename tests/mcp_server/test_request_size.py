@@ -12,9 +12,11 @@ from pathlib import Path
 import httpx
 import pytest
 from mcp.shared.exceptions import MCPError
-from pydantic import ValidationError
 
+from knowledge.errors import InvalidInput
+from mcp_server.composition import compose_server
 from mcp_server.settings import ServerSettings
+from orchestrator.settings import OrchestratorSettings
 from tests.mcp_server.test_http import http_session
 from tests.support import running_server
 
@@ -61,14 +63,10 @@ async def test_an_upload_over_4_mib_is_accepted_and_an_oversize_call_is_told_why
 def test_a_request_cap_too_small_for_the_upload_limit_is_refused_at_start(
     data_dir: Path,
 ) -> None:
-    with pytest.raises(ValidationError) as caught:
-        ServerSettings(data_dir=data_dir, max_request_bytes=1_000_000, max_upload_bytes=2_000_000)
-    message = str(caught.value)
-    assert "cannot carry one upload of SHIELD_MAX_UPLOAD_BYTES" in message
+    server = ServerSettings(data_dir=data_dir, max_request_bytes=1_000_000)
+    hosted = OrchestratorSettings(data_dir=data_dir, max_upload_bytes=2_000_000)
+    with pytest.raises(InvalidInput, match="cannot carry one upload of SHIELD_MAX_UPLOAD_BYTES"):
+        compose_server(server, hosted)
     # With a separate orchestrator, its own limits apply.
-    ServerSettings(
-        data_dir=data_dir,
-        max_request_bytes=1_000_000,
-        max_upload_bytes=2_000_000,
-        orchestrator_url="http://127.0.0.1:9",
-    )
+    remote = server.model_copy(update={"orchestrator_url": "http://127.0.0.1:9"})
+    compose_server(remote, None)

@@ -31,11 +31,13 @@ def test_tools_list_loads_no_model_and_no_heavy_library(data_dir: Path) -> None:
         f"""
         import asyncio, json, sys
         from fastmcp import Client
-        from mcp_server.app import build_server
+        from mcp_server.composition import compose_server, hosted_settings
         from mcp_server.settings import ServerSettings
 
         async def main():
-            async with Client(build_server(ServerSettings())) as client:
+            settings = ServerSettings()
+            server = compose_server(settings, hosted_settings(settings) or None)
+            async with Client(server.mcp) as client:
                 names = [t.name for t in await client.list_tools()]
             heavy = [m for m in {HEAVY!r} if m in sys.modules]
             print(json.dumps({{"tools": names, "heavy": heavy}}))

@@ -8,11 +8,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from knowledge.breakers import Breaker
 from knowledge.errors import DependencyUnavailable, InvalidInput
-from orchestrator.errors import JobNotFound
-from orchestrator.http.app import build_app
-from orchestrator.runtime import OrchestratorRuntime
+from orchestrator.composition import compose_orchestrator
 from orchestrator.settings import OrchestratorSettings
 from orchestrator_client.client import OrchestratorClient
+from orchestrator_client.errors import JobNotFound
 from tests.orchestrator.http.conftest import Api, serving
 from tests.orchestrator_client.conftest import RECOVERY
 from tests.support import BreakerClock, bound_socket
@@ -112,7 +111,7 @@ async def test_5xx_answers_count_and_4xx_answers_do_not(
         assert breaker.state == "closed"
 
     # An orchestrator whose runtime never started answers 500 to everything.
-    broken = build_app(OrchestratorRuntime(settings, run_workers=False), settings)
+    broken = compose_orchestrator(settings, run_workers=False).app
     async with serving(broken) as bad, OrchestratorClient(bad, breaker=breaker) as client:
         for _ in range(5):
             with pytest.raises(DependencyUnavailable, match="HTTP 500"):

@@ -13,8 +13,8 @@ import pytest
 
 from knowledge.breakers import Breaker
 from knowledge.errors import DependencyRejected, InvalidInput
-from orchestrator.errors import JobConflict, JobNotFound
 from orchestrator_client.client import OrchestratorClient
+from orchestrator_client.errors import JobConflict, JobNotFound
 from orchestrator_client.models import CrawlRequest, DocumentRequest, Job, JobStatus
 from tests.orchestrator.http.conftest import SITE, TOKEN, Api, serving
 

@@ -24,7 +24,7 @@ from fastapi import FastAPI
 from knowledge.embeddings.local import LocalEmbedder
 from knowledge.service import KnowledgeService
 from knowledge.vectorstore.edge import EdgeVectorStore
-from orchestrator.http.app import build_app
+from orchestrator.composition import Orchestrator, compose_orchestrator
 from orchestrator.runtime import OrchestratorRuntime
 from orchestrator.settings import OrchestratorSettings
 from tests.support import bound_socket
@@ -57,16 +57,16 @@ def make_settings(data_dir: Path, docs_dir: Path, **extra: Any) -> OrchestratorS
 @asynccontextmanager
 async def running(
     settings: OrchestratorSettings, embedder: LocalEmbedder, *, workers: bool
-) -> AsyncIterator[OrchestratorRuntime]:
+) -> AsyncIterator[Orchestrator]:
     service = KnowledgeService(
         embedder, EdgeVectorStore(settings.data_dir), default_collection=settings.collection
     )
-    runtime = OrchestratorRuntime(settings, service=service, run_workers=workers)
-    await runtime.start()
+    orchestrator = compose_orchestrator(settings, service=service, run_workers=workers)
+    await orchestrator.runtime.start()
     try:
-        yield runtime
+        yield orchestrator
     finally:
-        await runtime.stop()
+        await orchestrator.runtime.stop()
         await service.close()
 
 
@@ -74,11 +74,10 @@ async def running(
 async def api_for(
     settings: OrchestratorSettings, embedder: LocalEmbedder, *, workers: bool
 ) -> AsyncIterator[Api]:
-    async with running(settings, embedder, workers=workers) as runtime:
-        app = build_app(runtime, settings)
-        transport = httpx.ASGITransport(app=app)
+    async with running(settings, embedder, workers=workers) as orchestrator:
+        transport = httpx.ASGITransport(app=orchestrator.app)
         async with httpx.AsyncClient(transport=transport, base_url=BASE) as http:
-            yield Api(http, runtime, settings, app)
+            yield Api(http, orchestrator.runtime, settings, orchestrator.app)
 
 
 @asynccontextmanager

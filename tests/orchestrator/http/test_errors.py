@@ -8,8 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from orchestrator.http.app import build_app
-from orchestrator.runtime import OrchestratorRuntime
+from orchestrator.composition import compose_orchestrator
 from tests.orchestrator.http.conftest import BASE, error_of, make_settings
 
 
@@ -18,7 +17,7 @@ async def test_an_unexpected_error_is_500_with_a_request_id_in_the_log(
 ) -> None:
     # A runtime its owner never started: its job store refuses, as no route expects.
     settings = make_settings(data_dir, docs_dir)
-    app = build_app(OrchestratorRuntime(settings, run_workers=False), settings)
+    app = compose_orchestrator(settings, run_workers=False).app
     caplog.set_level(logging.ERROR, logger="shield.orchestrator.http")
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as http:
         response = await http.get("/jobs")

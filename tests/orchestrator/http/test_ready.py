@@ -9,8 +9,7 @@ import httpx
 from knowledge.embeddings.local import LocalEmbedder
 from knowledge.service import KnowledgeService
 from knowledge.vectorstore.edge import EdgeVectorStore
-from orchestrator.http.app import build_app
-from orchestrator.runtime import OrchestratorRuntime
+from orchestrator.composition import compose_orchestrator
 from tests.orchestrator.http.conftest import BASE, Api, make_settings
 
 
@@ -39,8 +38,7 @@ async def test_not_ready_names_the_component_that_is_down(
         local_embedder, EdgeVectorStore(data_dir), default_collection=settings.collection
     )
     # Not started: its owner would fail to start it; the probe must still say why.
-    runtime = OrchestratorRuntime(settings, service=service, run_workers=False)
-    app = build_app(runtime, settings)
+    app = compose_orchestrator(settings, service=service, run_workers=False).app
     try:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url=BASE) as http:

@@ -21,6 +21,8 @@ import pytest
 from knowledge.embeddings.local import LocalEmbedder
 from knowledge.service import KnowledgeService
 from knowledge.vectorstore.edge import EdgeVectorStore
+from orchestrator.composition import compose_orchestrator
+from orchestrator.jobs.recovery import Sweeper
 from orchestrator.jobs.service import JobService
 from orchestrator.jobs.worker import new_worker_id
 from orchestrator.runtime import OrchestratorRuntime
@@ -101,7 +103,7 @@ async def running(
         service = KnowledgeService(
             embedder, EdgeVectorStore(settings.data_dir), default_collection=settings.collection
         )
-    runtime = OrchestratorRuntime(settings, service=service, run_workers=workers, **kwargs)
+    runtime = compose_orchestrator(settings, service=service, run_workers=workers, **kwargs).runtime
     await runtime.start()
     try:
         yield runtime
@@ -109,6 +111,17 @@ async def running(
         await runtime.stop()
         if service is not None:
             await service.close()
+
+
+def sweeper_of(runtime: OrchestratorRuntime) -> Sweeper:
+    """A sweeper like the runtime's own (another process's, say) on the same store."""
+    recovery = runtime.recovery
+    return Sweeper(
+        runtime.store,
+        runtime.queue,
+        lease_seconds=recovery.lease_seconds,
+        max_attempts=recovery.max_attempts,
+    )
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from prometheus_client import REGISTRY
 from pydantic import ValidationError
 
 from knowledge.embeddings.local import LocalEmbedder
-from orchestrator.main import run_worker
+from orchestrator.main import worker_command
 from orchestrator.settings import OrchestratorSettings
 from orchestrator_client.models import JobStatus
 from tests.orchestrator.jobs.conftest import SettingsFactory, running, text_request
@@ -65,10 +65,10 @@ async def test_job_metrics_follow_the_store(make_settings: SettingsFactory) -> N
 
 
 async def test_a_worker_needs_a_queue_and_a_shared_store(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    alone = OrchestratorSettings(data_dir=tmp_path, queue_url=None, database_url=None)
-    assert await run_worker(alone) == 2
+    monkeypatch.setenv("SHIELD_DATA_DIR", str(tmp_path))  # and no SHIELD_QUEUE_URL
+    assert await worker_command() == 2
     assert "SHIELD_QUEUE_URL" in capsys.readouterr().err
     with pytest.raises(ValidationError, match="SHIELD_QUEUE_URL needs SHIELD_DATABASE_URL"):
         OrchestratorSettings(

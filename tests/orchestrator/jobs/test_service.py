@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 import pytest
 
 from knowledge.errors import InvalidInput
-from orchestrator.errors import JobConflict, JobNotFound
 from orchestrator.runtime import OrchestratorRuntime
+from orchestrator_client.errors import JobConflict, JobNotFound
 from orchestrator_client.models import CrawlRequest, JobStatus
 from tests.orchestrator.jobs.conftest import text_request
 
@@ -153,7 +153,7 @@ async def test_wait_sees_changes_made_by_another_process(idle: OrchestratorRunti
     """Polling, not only in-process notification: a second store stands for another process."""
     from orchestrator.jobs.store import JobStore
 
-    other = JobStore(idle.settings.job_database_url)
+    other = JobStore(idle.store.url)
     await other.open()
     try:
         job, _ = await idle.jobs.submit(text_request("cross-process"))

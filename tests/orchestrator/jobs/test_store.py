@@ -8,12 +8,11 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
-from orchestrator.jobs.recovery import Sweeper
 from orchestrator.jobs.schema import jobs
 from orchestrator.jobs.store import JobStore, utcnow
 from orchestrator.runtime import OrchestratorRuntime
 from orchestrator_client.models import JobStatus, Progress
-from tests.orchestrator.jobs.conftest import dead_worker_id, text_request, worker_id_of
+from tests.orchestrator.jobs.conftest import dead_worker_id, sweeper_of, text_request, worker_id_of
 
 
 async def _expire_lease(store: JobStore, job_id: str) -> None:
@@ -29,7 +28,7 @@ async def _expire_lease(store: JobStore, job_id: str) -> None:
 async def test_one_of_many_concurrent_claims_wins(idle: OrchestratorRuntime) -> None:
     job, _ = await idle.jobs.submit(text_request("contested"))
     # Separate stores: separate connection pools, like separate worker processes.
-    stores = [JobStore(idle.settings.job_database_url) for _ in range(4)]
+    stores = [JobStore(idle.store.url) for _ in range(4)]
     for store in stores:
         await store.open()
     try:
@@ -81,9 +80,9 @@ async def test_sweeper_requeues_an_expired_lease_then_fails_after_max_attempts(
     idle: OrchestratorRuntime,
 ) -> None:
     store = idle.store
-    sweeper = Sweeper(store, idle.queue, idle.settings)
+    sweeper = sweeper_of(idle)
     job, _ = await idle.jobs.submit(text_request("unlucky"))
-    for attempt in range(1, idle.settings.max_attempts + 1):
+    for attempt in range(1, idle.recovery.max_attempts + 1):
         claimed = await store.claim(job.job_id, f"doomed-{attempt}", 30)
         assert claimed is not None and claimed.attempts == attempt
         await sweeper.sweep_once()  # lease still valid: nothing happens
@@ -93,15 +92,15 @@ async def test_sweeper_requeues_an_expired_lease_then_fails_after_max_attempts(
     failed = await idle.jobs.get(job.job_id)
     assert failed.status is JobStatus.failed
     assert failed.error is not None and failed.error.code == "worker_lost"
-    assert f"{idle.settings.max_attempts} time(s)" in failed.error.message
-    assert failed.attempts == idle.settings.max_attempts
+    assert f"{idle.recovery.max_attempts} time(s)" in failed.error.message
+    assert failed.attempts == idle.recovery.max_attempts
 
 
 async def test_sweeper_requeues_a_lost_job_once(idle: OrchestratorRuntime) -> None:
     job, _ = await idle.jobs.submit(text_request("lost"))
     assert await idle.store.claim(job.job_id, "killed", 30) is not None
     await _expire_lease(idle.store, job.job_id)
-    sweepers = [Sweeper(idle.store, idle.queue, idle.settings) for _ in range(3)]
+    sweepers = [sweeper_of(idle) for _ in range(3)]
     await asyncio.gather(*(s.sweep_once() for s in sweepers))
     back = await idle.jobs.get(job.job_id)
     assert back.status is JobStatus.queued and back.attempts == 1
@@ -116,7 +115,7 @@ async def test_a_lost_job_that_was_being_cancelled_ends_cancelled(
     assert await idle.store.claim(job.job_id, "killed", 30) is not None
     await idle.jobs.cancel(job.job_id)
     await _expire_lease(idle.store, job.job_id)
-    await Sweeper(idle.store, idle.queue, idle.settings).sweep_once()
+    await sweeper_of(idle).sweep_once()
     assert (await idle.jobs.get(job.job_id)).status is JobStatus.cancelled
 
 
@@ -126,7 +125,7 @@ async def test_start_of_the_in_process_queue_requeues_what_the_dead_process_left
     left_running, _ = await idle.jobs.submit(text_request("was running"))
     left_queued, _ = await idle.jobs.submit(text_request("was queued"))
     assert await idle.store.claim(left_running.job_id, dead_worker_id(), 3600) is not None
-    await Sweeper(idle.store, idle.queue, idle.settings).recover_at_start()
+    await sweeper_of(idle).recover_at_start()
     # Re-queued at once, without waiting for the (long) lease.
     assert (await idle.jobs.get(left_running.job_id)).status is JobStatus.queued
     assert (await idle.jobs.get(left_queued.job_id)).status is JobStatus.queued
@@ -153,7 +152,7 @@ async def test_start_recovery_takes_only_jobs_whose_worker_is_provably_gone(
     assert await idle.store.claim(lapsed.job_id, "some-worker", 3600) is not None
     await _expire_lease(idle.store, lapsed.job_id)
 
-    await Sweeper(idle.store, idle.queue, idle.settings).recover_at_start()
+    await sweeper_of(idle).recover_at_start()
 
     for name, (_, kept) in owners.items():
         job = await idle.jobs.get(ids[name])

@@ -17,7 +17,7 @@ import pytest
 
 from knowledge.embeddings.local import LocalEmbedder
 from orchestrator.jobs.store import JobStore, NewJob
-from orchestrator.pipeline.convert import Converter
+from orchestrator.pipeline.convert.converter import Converter
 from orchestrator_client.models import (
     CrawlRequest,
     DocumentRequest,

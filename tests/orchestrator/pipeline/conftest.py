@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,9 +13,9 @@ import pytest
 from knowledge.embeddings.local import LocalEmbedder
 from knowledge.service import KnowledgeService
 from knowledge.vectorstore.edge import EdgeVectorStore
+from orchestrator.pipeline.config import PipelineConfig
 from orchestrator.pipeline.context import JobContext
-from orchestrator.pipeline.convert import Converter
-from orchestrator.settings import OrchestratorSettings
+from orchestrator.pipeline.convert.converter import Converter
 from orchestrator_client.models import Progress
 from tests.documents import write_all
 from tests.knowledge.vector_fixtures import store_root
@@ -36,12 +37,12 @@ def root(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def settings(root: Path, store_root: Path) -> OrchestratorSettings:
-    return OrchestratorSettings(
-        data_dir=store_root,
-        ingest_roots=[root],
+def config(root: Path, store_root: Path) -> PipelineConfig:
+    return PipelineConfig(
+        ingest_roots=(root,),
         max_document_bytes=2_000_000,
         max_upload_bytes=1_000_000,
+        crawl4ai_dir=store_root / "crawl4ai",
     )
 
 
@@ -77,15 +78,14 @@ MakeContext = Callable[..., tuple[JobContext, Recorder]]
 
 @pytest.fixture
 def make_context(
-    service: KnowledgeService, settings: OrchestratorSettings, converter: Converter
+    service: KnowledgeService, config: PipelineConfig, converter: Converter
 ) -> MakeContext:
     def make(job_id: str = "job-1", **overrides: object) -> tuple[JobContext, Recorder]:
         recorder = Recorder()
-        job_settings = settings.model_copy(update=overrides) if overrides else settings
         ctx = JobContext(
             job_id=job_id,
             service=service,
-            settings=job_settings,
+            config=replace(config, **overrides),  # type: ignore[arg-type]
             converter=converter,
             report=recorder.report,
             cancel_requested=recorder.cancel_requested,

@@ -11,8 +11,8 @@ import pytest
 
 from knowledge.service import Document, KnowledgeService
 from orchestrator.errors import JobCancelled
-from orchestrator.pipeline.chunking import Chunk
 from orchestrator.pipeline.context import JobContext
+from orchestrator.pipeline.convert.chunking import Chunk
 from orchestrator.pipeline.ingest import BATCH, _source_locks, ingest_chunks
 from orchestrator_client.models import Progress
 

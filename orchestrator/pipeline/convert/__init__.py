@@ -1,0 +1,1 @@
+"""Docling in a child process: conversion and chunking."""

@@ -1,0 +1,1 @@
+"""A crawl job: Crawl4AI, its network rules, browser mode."""

@@ -1,0 +1,1 @@
+"""A document job: where its bytes come from and what they are."""

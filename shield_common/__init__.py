@@ -1,0 +1,1 @@
+"""Plumbing every process shares: logging, HTTP guards, start-up checks."""

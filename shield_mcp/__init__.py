@@ -1,0 +1,1 @@
+"""The `shield-mcp` command."""
