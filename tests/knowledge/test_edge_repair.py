@@ -21,6 +21,8 @@ from knowledge.vectorstore.base import StoredPoint
 from knowledge.vectorstore.edge import EdgeVectorStore
 from tests.support import SHIELD, server_env
 
+pytestmark = pytest.mark.slow  # `shield-mcp repair` processes
+
 GOOD = [
     Document("Cats sleep for most of the afternoon.", {"source": "cats.md", "year": 2020}),
     Document("Dogs like long walks by the river.", {"source": "dogs.md", "year": 2021}),

@@ -17,6 +17,8 @@ from mcp.client.stdio import stdio_client
 from knowledge.datadir import DataDirLock
 from tests.support import SHIELD, free_port, server_env
 
+pytestmark = pytest.mark.slow  # server processes
+
 TOOLS = {"qdrant_store", "qdrant_find", "crawl_web", "ingest_doc", "get_job_status"}
 
 

@@ -48,6 +48,7 @@ async def test_a_missing_collection_suggests_the_default_only_when_it_exists(
     assert "search the default collection 'shield'" in other
 
 
+@pytest.mark.slow  # two conversions
 async def test_an_upload_named_only_by_its_extension_is_judged_by_that(
     ingest_client: Client,
 ) -> None:

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from fastmcp import Client
 
 from tests.documents import PHRASES, write_md
 from tests.mcp_server.jobs_support import call, wait_for_job
+
+pytestmark = pytest.mark.slow  # three ingestion jobs through the embedded orchestrator
 
 
 async def ingest(client: Client, path: Path, team: str) -> dict[str, int]:

@@ -20,6 +20,8 @@ from orchestrator.settings import OrchestratorSettings
 from tests.mcp_server.test_http import http_session
 from tests.support import running_server
 
+pytestmark = pytest.mark.slow  # a server process and a 5 MiB upload
+
 MAX_UPLOAD = 6_000_000  # decoded bytes
 MAX_REQUEST = 8_500_000  # carries one such upload as base64 JSON (8,262,144 bytes)
 
