@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from knowledge.errors import DependencyUnavailable, KnowledgeError
 from knowledge.redact import safe_location
+from knowledge.service import KnowledgeService
 from knowledge.wiring import KnowledgeHandle
 from orchestrator.jobs.metrics import declare_kinds
 from orchestrator.jobs.queue import JobQueue
@@ -89,6 +90,11 @@ class OrchestratorRuntime:
     @property
     def run_workers(self) -> bool:
         return self._make_worker is not None
+
+    @property
+    def service(self) -> KnowledgeService | None:
+        """The knowledge service the workers write through, once started."""
+        return self._knowledge.service if self._knowledge is not None else None
 
     async def start(self) -> None:
         if self._started:
@@ -192,7 +198,7 @@ class OrchestratorRuntime:
             ),
             "queue": await _probe(self.queue.ping(), "SHIELD_QUEUE_URL and that Redis is running"),
         }
-        service = self._knowledge.service if self._knowledge is not None else None
+        service = self.service
         if self.run_workers and service is not None:
             out["vector_store"] = await _probe(
                 service.store.collection_exists(service.default_collection), "SHIELD_QDRANT_URL"
