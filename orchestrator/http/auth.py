@@ -1,9 +1,9 @@
 """The orchestrator's answers for the shared guards (SHIELD_ORCHESTRATOR_TOKEN, body cap).
 
-The guards are ASGI middleware (``guards.py``) rather than FastAPI dependencies: they answer
-before the body is read or parsed, and cover every path (unknown ones and /openapi.json
-too). The OpenAPI schema learns about the scheme through ``documented_bearer``, a
-dependency that checks nothing.
+The guards are ASGI middleware (``shield_common/guards.py``) rather than FastAPI
+dependencies: they answer before the body is read or parsed, and cover every path (unknown
+ones and /openapi.json too). The OpenAPI schema learns about the scheme through
+``documented_bearer``, a dependency that checks nothing.
 """
 
 from __future__ import annotations
