@@ -12,6 +12,7 @@ from knowledge.embeddings.base import Embedder
 from knowledge.errors import InvalidInput
 from knowledge.validation import (
     DEFAULT_METADATA_LIMITS,
+    WRITE_LIMITS,
     MetadataLimits,
     check_metadata,
     check_text,
@@ -154,7 +155,8 @@ class KnowledgeService:
         # Checked here too, whoever built the documents (the pipeline adds its own keys):
         # nothing the engine cannot read back may reach it.
         for i, doc in enumerate(documents):
-            self._document(f"documents[{i}].", doc.text, doc.metadata)
+            check_text(f"documents[{i}].text", doc.text, self.limits.max_text_chars)
+            check_metadata(f"documents[{i}].metadata", doc.metadata, WRITE_LIMITS)
         # Embed before touching the store: a failed embedding leaves nothing behind,
         # not even an empty collection.
         vectors = await self.embedder.embed_documents([d.text for d in documents])
@@ -214,7 +216,9 @@ class KnowledgeService:
             elif _without(stored[pid], volatile_keys) == _without(doc.metadata, volatile_keys):
                 skipped.append(pid)
             else:
-                changed[pid] = self._document(f"documents[{i}].", doc.text, doc.metadata).metadata
+                changed[pid] = check_metadata(
+                    f"documents[{i}].metadata", doc.metadata, WRITE_LIMITS
+                )
             seen.add(pid)
         written = await self.store_documents(fresh, name) if fresh else StoreResult(name, [])
         await self.store.update_metadata(name, changed)

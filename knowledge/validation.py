@@ -34,6 +34,10 @@ class MetadataLimits:
 
 
 DEFAULT_METADATA_LIMITS = MetadataLimits()
+# What every write is checked against, whoever built the metadata (the pipeline adds its
+# own keys to a request's): what the engine needs to read it back. The entry points hold
+# callers to DEFAULT_METADATA_LIMITS, the policy.
+WRITE_LIMITS = MetadataLimits(max_keys=4096, max_bytes=1024 * 1024, max_key_chars=4096)
 
 
 def has_lone_surrogate(text: str) -> bool:
@@ -74,7 +78,9 @@ def check_unicode(where: str, text: str) -> str:
 
 
 def _path(parts: tuple[str, ...]) -> str:
-    return ".".join(parts) if parts else "(top level)"
+    if not parts:
+        return "(top level)"
+    return "".join(p if p.startswith("[") else f".{p}" for p in parts).lstrip(".")
 
 
 def _check_value(where: str, parts: tuple[str, ...], value: Any) -> None:
@@ -135,8 +141,9 @@ def _check_tree(where: str, metadata: Mapping[str, Any], limits: MetadataLimits)
                         )
                     if len(key) > limits.max_key_chars or has_lone_surrogate(key):
                         shown = key[:40].encode("utf-8", "backslashreplace").decode()
+                        more = "..." if len(key) > 40 else ""
                         raise InvalidInput(
-                            f"{where} key {shown!r}... must be valid Unicode of at most "
+                            f"{where} key {shown!r}{more} must be valid Unicode of at most "
                             f"{limits.max_key_chars} characters."
                         )
                     stack.append((item, depth + 1, (*parts, key)))

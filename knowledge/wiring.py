@@ -139,6 +139,7 @@ class KnowledgeHandle:
     def borrowed(cls, service: KnowledgeService) -> KnowledgeHandle:
         handle = cls(lambda: (service, None))
         handle._owned = False
+        handle._service = service
         return handle
 
     @property
@@ -154,11 +155,13 @@ class KnowledgeHandle:
 
     async def close(self) -> None:
         service, self._service = self._service, None
-        if service is not None and self._owned:
-            await service.close()
-        if self._lock is not None:
-            self._lock.release()
-            self._lock = None
+        lock, self._lock = self._lock, None
+        try:
+            if service is not None and self._owned:
+                await service.close()
+        finally:
+            if lock is not None:  # released whatever closing the service did
+                lock.release()
 
 
 def knowledge_handle(settings: KnowledgeSettings) -> KnowledgeHandle:

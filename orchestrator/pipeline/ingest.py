@@ -37,6 +37,9 @@ PIPELINE_KEYS = frozenset(
 # Provenance of the run that wrote a chunk: a chunk whose text and other metadata are
 # unchanged is not stored again just because another job saw it.
 VOLATILE_KEYS = frozenset({"job_id", "ingested_at"})
+# A page's <title> and headings are whatever its site wrote: kept to what a person reads.
+MAX_TITLE_CHARS = 500
+MAX_HEADINGS = 16
 # Chunks per embedding call: large enough to keep the embedder busy, small enough that a
 # cancel request or a progress update is never far away.
 BATCH = 64
@@ -82,8 +85,8 @@ def chunk_documents(
     for index, chunk in enumerate(chunks):
         own = {
             "source": source,
-            "title": title,
-            "headings": list(chunk.headings),
+            "title": title[:MAX_TITLE_CHARS] if title else title,
+            "headings": [h[:MAX_TITLE_CHARS] for h in chunk.headings[:MAX_HEADINGS]],
             "page": chunk.page,
             "chunk_index": index,
             "chunk_count": len(chunks),

@@ -10,10 +10,11 @@ from typing import Any
 import pytest
 
 from knowledge.service import Document, KnowledgeService
+from knowledge.validation import check_metadata
 from orchestrator.errors import JobCancelled
 from orchestrator.pipeline.context import JobContext
 from orchestrator.pipeline.convert.chunking import Chunk
-from orchestrator.pipeline.ingest import BATCH, _source_locks, ingest_chunks
+from orchestrator.pipeline.ingest import BATCH, MAX_TITLE_CHARS, _source_locks, ingest_chunks
 from orchestrator_client.models import Progress
 
 MakeContext = Callable[..., tuple[JobContext, Any]]
@@ -170,3 +171,28 @@ async def test_source_locks_are_dropped_when_no_job_uses_them(make_context: Make
     await ingest_chunks(ctx, _chunks(2), collection=None, source="gone", title=None, metadata={})
     gc.collect()
     assert not [key for key in _source_locks if key[2] == "gone"]
+
+
+async def test_metadata_at_the_request_limits_plus_the_pipelines_keys_is_stored(
+    make_context: MakeContext, service: KnowledgeService
+) -> None:
+    """A request's metadata is held to the limits where it comes in; what the pipeline adds
+    (its keys, a site's <title> and headings) must not push a valid request over them."""
+    ctx, _ = make_context()
+    metadata = {f"k{i}": "v" * 40 for i in range(250)}  # 250 keys, ~13 KB: within the limits
+    check_metadata("metadata", metadata)
+    huge = "A title a site made very long. " * 700  # ~21 KB
+    chunks = [Chunk(text="Tides rise twice a day.", headings=[huge, "Tides"])]
+    counts = await ingest_chunks(
+        ctx,
+        chunks,
+        collection=None,
+        source="https://example.com/" + "p" * 1000,
+        title=huge,
+        metadata=metadata,
+    )
+    assert counts.stored == 1
+    found = await service.find("tides", limit=1)
+    stored = found.results[0].metadata
+    assert len(stored["title"]) == MAX_TITLE_CHARS and stored["headings"][1] == "Tides"
+    assert stored["k249"] == "v" * 40
