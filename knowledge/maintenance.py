@@ -31,5 +31,8 @@ async def repair_command(collections: Sequence[str]) -> int:
         for pid in report.clipped:
             print(f"  clipped metadata nested deeper than the engine keeps: {pid}")
         if report.kept_copy is not None:
-            print(f"  it did not load and was rebuilt; the original is kept at {report.kept_copy}")
+            print(
+                f"  it did not load and was rebuilt; writes never flushed to disk before it "
+                f"broke may be missing; the original is kept at {report.kept_copy}"
+            )
     return 0

@@ -118,7 +118,8 @@ def _scan(shard: Any) -> tuple[list[Any], dict[Any, Any]]:
         page = ids[start : start + PAGE]
         bad = _unreadable(shard, page)
         broken.extend(bad)
-        good = [i for i in page if i not in set(bad)]
+        unreadable = set(bad)
+        good = [i for i in page if i not in unreadable]
         for record in shard.retrieve(good, True, False) if good else []:
             if depth(record.payload) > SAFE_DEPTH:
                 too_deep[record.id] = record.payload
@@ -181,8 +182,10 @@ def _rebuild(path: Path, report: RepairReport) -> None:
     from qdrant_edge import EdgeConfig, EdgeShard, Point, UpdateOperation
 
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    readable = path.with_name(f"{path.name}.reading-{stamp}")
-    fresh = path.with_name(f"{path.name}.rebuilding-{stamp}")
+    # Beside collections/, not in it: nothing there may look like a collection.
+    work = path.parent.parent / "repair" / f"{path.name}-{stamp}"
+    readable, fresh = work / "reading", work / "rebuilt"
+    work.mkdir(parents=True)
     shutil.copytree(path, readable)
     shutil.rmtree(readable / "wal")  # what was never flushed is lost with the log
     old = EdgeShard.load(str(readable))
@@ -208,12 +211,15 @@ def _rebuild(path: Path, report: RepairReport) -> None:
             new.update(UpdateOperation.upsert_points(points))
         new.flush()
         new.close()
+    except BaseException:
+        shutil.rmtree(fresh, ignore_errors=True)
+        raise
     finally:
         old.close()
-    report.kept_copy = path.with_name(f"{path.name}.before-repair-{stamp}")
+        shutil.rmtree(readable, ignore_errors=True)
+    report.kept_copy = work / "original"
     path.rename(report.kept_copy)
     fresh.rename(path)
-    shutil.rmtree(readable)
 
 
 def repair_shard(path: Path) -> RepairReport:
@@ -243,10 +249,14 @@ def repair_collections(data_dir: Path, names: Sequence[str] = ()) -> list[Repair
     """
     from knowledge.datadir import DataDirLock
     from knowledge.errors import InvalidInput
-    from knowledge.vectorstore.base import check_collection_name
+    from knowledge.vectorstore.base import COLLECTION_NAME, check_collection_name
 
     root = Path(data_dir) / "collections"
-    present = sorted(p.name for p in root.glob("*") if (p / "edge_config.json").is_file())
+    present = sorted(
+        p.name
+        for p in root.glob("*")
+        if COLLECTION_NAME.fullmatch(p.name) and (p / "edge_config.json").is_file()
+    )
     for name in names:
         if check_collection_name(name) not in present:
             raise InvalidInput(
