@@ -1,7 +1,8 @@
 """Settings of the knowledge layer (embedder, vector store, limits), shared by every process.
 
-Each process has one settings class that extends this one: ``OrchestratorSettings`` for the
-orchestrator and its workers, ``ServerSettings`` (which extends that) for the MCP server.
+``OrchestratorSettings`` (the orchestrator, its workers, an orchestrator the MCP server
+hosts) and ``ServerSettings`` (the MCP server) both extend it; a server that hosts the
+orchestrator reads both, with one knowledge configuration (see mcp_server/composition.py).
 """
 
 from __future__ import annotations

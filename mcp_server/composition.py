@@ -20,6 +20,7 @@ from starlette.types import ASGIApp
 
 from knowledge.errors import InvalidInput, KnowledgeError
 from knowledge.service import KnowledgeService
+from knowledge.settings import KnowledgeSettings
 from knowledge.wiring import knowledge_handle, make_breaker, missing_modules
 from mcp_server.app import build_http_app, build_server
 from mcp_server.orchestrator_link import Connect, Connection, OrchestratorLink
@@ -57,7 +58,9 @@ def compose_server(
     if settings.orchestrator_url is None:
         if hosted is None:
             raise ValueError("a server without SHIELD_ORCHESTRATOR_URL hosts the orchestrator")
-        _check_upload_fits(settings, hosted)
+        # One process, one knowledge configuration: the server's, whatever `hosted` says.
+        shared = {name: getattr(settings, name) for name in KnowledgeSettings.model_fields}
+        hosted = hosted.model_copy(update=shared)
         link = OrchestratorLink(_hosting(settings, hosted), embedded=True)
     else:
         link = OrchestratorLink(_remote(settings), embedded=False)
@@ -66,6 +69,10 @@ def compose_server(
     token = settings.mcp_token.get_secret_value() if settings.mcp_token is not None else None
 
     def http_app() -> ASGIApp:
+        """The streamable-HTTP app; InvalidInput when its request cap cannot carry the
+        uploads this process accepts (stdio has no such cap)."""
+        if hosted is not None and settings.orchestrator_url is None:
+            _check_upload_fits(settings, hosted)
         return build_http_app(
             mcp,
             parts,

@@ -54,8 +54,12 @@ async def serve(transport: str, host: str, port: int, allow_unauthenticated: boo
         return 0 if unavailable is None else 2
     import uvicorn
 
+    try:
+        app = server.http_app()
+    except KnowledgeError as exc:
+        return fail(str(exc))
     config = uvicorn.Config(
-        server.http_app(),
+        app,
         host=host,
         port=port,
         log_config=None,

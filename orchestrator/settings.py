@@ -82,7 +82,9 @@ class OrchestratorSettings(KnowledgeSettings):
     worker_concurrency: int = Field(2, ge=1, le=64, description="Jobs one worker runs at once.")
     job_timeout: float = Field(3600.0, gt=0, description="Seconds one attempt of a job may run.")
     max_attempts: int = Field(3, ge=1, le=20, description="Tries per job (transient failures).")
-    retry_backoff_seconds: float = Field(2.0, ge=0, description="First retry delay; doubles.")
+    retry_backoff_seconds: float = Field(
+        2.0, ge=0, description="First retry waits half to all of this (jitter); doubles."
+    )
     lease_seconds: float = Field(
         30.0, gt=0, description="A running job whose worker is silent this long is re-queued."
     )

@@ -63,7 +63,9 @@ def imported(path: Path) -> Iterator[tuple[int, str]]:
         if isinstance(node, ast.Import):
             for alias in node.names:
                 yield node.lineno, alias.name
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+        elif isinstance(node, ast.ImportFrom) and node.level > 0:
+            yield node.lineno, "." * node.level + (node.module or "")  # reported as relative
+        elif isinstance(node, ast.ImportFrom) and node.module:
             yield node.lineno, node.module
             for alias in node.names:  # "from orchestrator_client import client"
                 yield node.lineno, f"{node.module}.{alias.name}"
@@ -95,6 +97,17 @@ def violations() -> list[str]:
                     and module != "orchestrator_client"
                 ):
                     found.append(f"{where} (the orchestrator takes only {CONTRACT})")
+    for path in modules(*PACKAGES, "benchmarks"):
+        rel = path.relative_to(REPO).as_posix()
+        for line, module in imported(path):
+            if module.startswith("."):
+                found.append(f"{rel}:{line} imports {module} (use absolute imports)")
+    for path in modules("benchmarks"):
+        rel = path.relative_to(REPO).as_posix()
+        for line, module in imported(path):
+            private = [p for p in module.split(".") if p.startswith("_") and p != "__future__"]
+            if top(module) == "tests" or (top(module) in PACKAGES and private):
+                found.append(f"{rel}:{line} imports {module} (benchmarks use public names)")
     for path in modules(*DOMAIN):
         rel = path.relative_to(REPO).as_posix()
         for line, module in imported(path):
@@ -114,8 +127,17 @@ def test_the_check_sees_a_violation(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     (fake / "bad.py").write_text("def f():\n    from mcp_server.app import build_server\n")
     (tmp_path / "orchestrator" / "jobs").mkdir(parents=True)
     (tmp_path / "orchestrator" / "jobs" / "web.py").write_text("import fastapi\n")
+    (tmp_path / "benchmarks").mkdir()
+    (tmp_path / "benchmarks" / "b.py").write_text(
+        "from tests.sites import serve_site\nfrom orchestrator.pipeline.convert import _x\n"
+        "from . import y\n"
+    )
     monkeypatch.setattr(f"{__name__}.REPO", tmp_path)
     assert violations() == [
+        "benchmarks/b.py:1 imports tests.sites (benchmarks use public names)",
+        "benchmarks/b.py:1 imports tests.sites.serve_site (benchmarks use public names)",
+        "benchmarks/b.py:2 imports orchestrator.pipeline.convert._x (benchmarks use public names)",
+        "benchmarks/b.py:3 imports . (use absolute imports)",
         "knowledge/bad.py:2 imports mcp_server.app (knowledge may not import mcp_server)",
         "knowledge/bad.py:2 imports mcp_server.app.build_server "
         "(knowledge may not import mcp_server)",

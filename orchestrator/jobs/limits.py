@@ -11,5 +11,5 @@ class JobLimits:
     lease_seconds: float = 30.0  # a running job whose worker is silent this long is re-queued
     job_timeout: float = 3600.0  # seconds one attempt may run
     max_attempts: int = 3  # tries per job (transient failures, lost workers)
-    retry_backoff_seconds: float = 2.0  # the first retry's delay, doubling after
+    retry_backoff_seconds: float = 2.0  # the first retry waits half to all of it; doubles
     shutdown_grace_seconds: float = 30.0  # on stop, how long running jobs may finish

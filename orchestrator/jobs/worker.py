@@ -111,7 +111,7 @@ class Worker:
         self._listener: asyncio.Task[None] | None = None
         # One docling child per worker process (started on first use); closed on stop
         # unless a caller shares its own.
-        self._converter: Converter | None = converter
+        self._converter = converter
         self._own_converter = own_converter
 
     async def start(self) -> None:
@@ -153,7 +153,6 @@ class Worker:
                 claimed = await self.store.claim(job_id, self.worker_id, self.limits.lease_seconds)
                 if claimed is None:  # done, cancelled, or running elsewhere: a stale message
                     return
-                assert self._converter is not None
                 execution = JobExecution(
                     claimed,
                     store=self.store,
@@ -233,6 +232,6 @@ class Worker:
             self._listener = None
         self.queue.set_handler(None)
         _LIVE.discard(self.worker_id)
-        if self._own_converter and self._converter is not None:
+        if self._own_converter:
+            self._own_converter = False  # closed once, however often stop() is called
             await self._converter.aclose()
-            self._converter = None

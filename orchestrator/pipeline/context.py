@@ -20,7 +20,7 @@ class JobContext:
     job_id: str
     service: KnowledgeService
     config: PipelineConfig
-    # Runs docling in a child process (shared by the worker's jobs): see convert.py.
+    # Runs docling in a child process (shared by the worker's jobs): see convert/converter.py.
     converter: Converter
     # Persists progress; the caller throttles writes, so call it as often as is natural.
     report: Callable[[Progress], Awaitable[None]]

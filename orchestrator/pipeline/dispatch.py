@@ -1,6 +1,6 @@
 """The pipeline's two entry points: validate a request (accept path), run a job (worker).
 
-Crawls belong to ``crawljob`` and documents to ``documents``; both are imported when a
+Crawls belong to ``crawl.job`` and documents to ``document.job``; both are imported when a
 request of their kind arrives, so neither drags its libraries into the other's path.
 """
 

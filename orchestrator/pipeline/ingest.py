@@ -2,7 +2,7 @@
 
 Every chunk's metadata is the request's metadata plus the pipeline's own keys
 (``PIPELINE_KEYS``). The pipeline's keys win: ``source`` is part of the point id and the
-others are provenance a user must be able to trust; ``run.validate_request`` refuses a
+others are provenance a user must be able to trust; ``dispatch.validate_request`` refuses a
 request whose metadata uses one of them, so nothing is silently overwritten.
 """
 

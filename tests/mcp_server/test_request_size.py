@@ -67,8 +67,9 @@ def test_a_request_cap_too_small_for_the_upload_limit_is_refused_at_start(
 ) -> None:
     server = ServerSettings(data_dir=data_dir, max_request_bytes=1_000_000)
     hosted = OrchestratorSettings(data_dir=data_dir, max_upload_bytes=2_000_000)
+    composed = compose_server(server, hosted)  # stdio has no request cap: it serves
     with pytest.raises(InvalidInput, match="cannot carry one upload of SHIELD_MAX_UPLOAD_BYTES"):
-        compose_server(server, hosted)
+        composed.http_app()
     # With a separate orchestrator, its own limits apply.
     remote = server.model_copy(update={"orchestrator_url": "http://127.0.0.1:9"})
-    compose_server(remote, None)
+    compose_server(remote, None).http_app()

@@ -1,6 +1,6 @@
 """The docling child process: imports docling once, then converts and chunks on request.
 
-Runs only in the process ``convert.Converter`` spawns. The protocol over the pipe is plain
+Runs only in the process ``converter.Converter`` spawns. The protocol over the pipe is plain
 tuples of picklable values:
 
 - child → parent, once: ``("ready", None)`` or ``("fatal", message)``
