@@ -140,10 +140,6 @@ class VectorStore(abc.ABC):
     async def stored_metadata(self, name: str, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         """The ``metadata`` of each point among ``ids`` that is stored (none if missing)."""
 
-    async def existing_ids(self, name: str, ids: Sequence[str]) -> set[str]:
-        """The ids among ``ids`` that are stored in the collection (none if it is missing)."""
-        return set(await self.stored_metadata(name, ids))
-
     @abc.abstractmethod
     async def update_metadata(self, name: str, metadata: Mapping[str, dict[str, Any]]) -> None:
         """Replace the ``metadata`` of stored points (id -> new metadata); text and vector

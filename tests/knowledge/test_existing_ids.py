@@ -1,4 +1,4 @@
-"""Both vector store backends: which ids exist, ids of a source, deleting by id."""
+"""Both vector store backends: which ids are stored, ids of a source, deleting by id."""
 
 from __future__ import annotations
 
@@ -15,11 +15,12 @@ async def _fill(store: VectorStore) -> None:
     await store.upsert("c", SPEC.vector_name, points)
 
 
-async def test_existing_ids_reports_only_stored_points(store: VectorStore) -> None:
-    assert await store.existing_ids("missing", [pid(0)]) == set()
+async def test_stored_metadata_reports_only_stored_points(store: VectorStore) -> None:
+    assert await store.stored_metadata("missing", [pid(0)]) == {}
     await _fill(store)
-    assert await store.existing_ids("c", [pid(0), pid(4), pid(99)]) == {pid(0), pid(4)}
-    assert await store.existing_ids("c", []) == set()
+    found = await store.stored_metadata("c", [pid(0), pid(4), pid(99)])
+    assert found == {pid(0): {"source": "a"}, pid(4): {"source": "b"}}
+    assert await store.stored_metadata("c", []) == {}
 
 
 async def test_source_ids_and_delete(store: VectorStore) -> None:
