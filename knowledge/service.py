@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from knowledge.embeddings.base import Embedder
+from knowledge.embeddings.base import Embedder, Vector
 from knowledge.errors import InvalidInput
 from knowledge.validation import (
     DEFAULT_METADATA_LIMITS,
@@ -48,6 +48,9 @@ class Document:
 class StoreResult:
     collection: str
     ids: list[str]
+    # What was embedded for this call, by content hash: another index of the same texts
+    # (LightRAG) takes them instead of embedding again.
+    vectors: dict[str, Vector] = field(default_factory=dict)
 
     @property
     def stored(self) -> int:
@@ -62,6 +65,7 @@ class NewStoreResult:
     ids: list[str]
     skipped: list[str]  # stored already, text and metadata alike
     updated: list[str] = field(default_factory=list)  # text stored already, metadata rewritten
+    vectors: dict[str, Vector] = field(default_factory=dict)  # as in StoreResult
 
     @property
     def stored(self) -> int:
@@ -163,8 +167,10 @@ class KnowledgeService:
         vector_name = await self._vector_name(name)
         now = datetime.now(UTC).isoformat()
         points = []
+        embedded: dict[str, Vector] = {}
         for doc, vector in zip(documents, vectors, strict=True):
             digest = content_hash(doc.text)
+            embedded[digest] = vector
             source = str(doc.metadata.get("source", ""))
             points.append(
                 StoredPoint(
@@ -179,7 +185,7 @@ class KnowledgeService:
                 )
             )
         await self.store.upsert(name, vector_name, points)
-        return StoreResult(name, [p.id for p in points])
+        return StoreResult(name, [p.id for p in points], embedded)
 
     def document_id(self, document: Document, collection: str) -> str:
         """The point id ``document`` gets in ``collection`` (deterministic, see ids.py)."""
@@ -222,7 +228,7 @@ class KnowledgeService:
             seen.add(pid)
         written = await self.store_documents(fresh, name) if fresh else StoreResult(name, [])
         await self.store.update_metadata(name, changed)
-        return NewStoreResult(name, written.ids, skipped, list(changed))
+        return NewStoreResult(name, written.ids, skipped, list(changed), written.vectors)
 
     async def remove_stale(
         self, source: str, keep: Sequence[str], collection: str | None = None

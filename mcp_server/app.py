@@ -16,6 +16,7 @@ from starlette.types import ASGIApp
 from mcp_server.auth import MCP_PATH, limit_body, require_token
 from mcp_server.body_cap import raise_sdk_body_cap
 from mcp_server.ingest_tools import INGEST_TOOL_NAMES, register_ingest_tools
+from mcp_server.lightrag_tool import LIGHTRAG_TOOL_NAMES, register_lightrag_tool
 from mcp_server.metrics import declare_tools
 from mcp_server.middleware import ToolCallMiddleware, Unavailable
 from mcp_server.orchestrator_routes import OrchestratorRoutes
@@ -27,9 +28,11 @@ INSTRUCTIONS = (
     "qdrant_store (batch them with 'documents', give each a metadata 'source'), and search "
     "them with qdrant_find (filter on metadata, page with offset/next_offset). Add whole "
     "websites with crawl_web and documents with ingest_doc: both answer at once with a job "
-    "id; follow it with get_job_status until it succeeded, then search."
+    "id; follow it with get_job_status until it succeeded, then search. For questions whose "
+    "answer spans many pages, lightrag_query retrieves the entities and relations behind "
+    "the passages (and, with an LLM on the server, writes an answer)."
 )
-ALL_TOOLS = TOOL_NAMES + INGEST_TOOL_NAMES
+ALL_TOOLS = TOOL_NAMES + INGEST_TOOL_NAMES + LIGHTRAG_TOOL_NAMES
 
 
 def build_server(parts: ServerParts, *, max_limit: int, unavailable: str | None = None) -> FastMCP:
@@ -65,6 +68,7 @@ def build_server(parts: ServerParts, *, max_limit: int, unavailable: str | None 
 
     register_tools(mcp, parts.service, max_limit)
     register_ingest_tools(mcp, parts.orchestrator.client)
+    register_lightrag_tool(mcp, parts.orchestrator.client)
     declare_tools(ALL_TOOLS)
 
     @mcp.custom_route("/health", methods=["GET"])

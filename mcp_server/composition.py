@@ -118,6 +118,7 @@ def _client(
         base_url,
         token=token.get_secret_value() if token else None,
         timeout=settings.orchestrator_timeout,
+        query_timeout=settings.lightrag_query_timeout,
         breaker=make_breaker(settings, "orchestrator"),
         transport=transport,
         misanswer_hint=misanswer_hint,

@@ -19,6 +19,9 @@ class ServerSettings(KnowledgeSettings):
         None, description="A separate orchestrator; unset = run it inside this process."
     )
     orchestrator_timeout: float = Field(10.0, gt=0, description="Seconds per orchestrator call.")
+    lightrag_query_timeout: float = Field(
+        300.0, gt=0, description="Seconds for lightrag_query (an LLM may write the answer)."
+    )
     orchestrator_token: SecretStr | None = Field(
         None, description="Bearer token of a separate orchestrator's HTTP API."
     )

@@ -8,13 +8,17 @@ the MCP server's embedded orchestrator alike; everything below it receives value
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
 from fastapi import FastAPI
 
 from knowledge.service import KnowledgeService
-from knowledge.wiring import KnowledgeHandle, knowledge_handle
+from knowledge.wiring import KnowledgeHandle, knowledge_handle, make_breaker
+from orchestrator.graphrag.config import GraphConfig
+from orchestrator.graphrag.service import GraphService
+from orchestrator.graphrag.setup import graph_config, query_unavailable
 from orchestrator.http.app import build_app
 from orchestrator.jobs.execution import Runner
 from orchestrator.jobs.limits import JobLimits
@@ -44,6 +48,7 @@ def pipeline_config(settings: OrchestratorSettings) -> PipelineConfig:
         crawl_page_timeout=settings.crawl_page_timeout,
         crawl4ai_dir=settings.data_dir / "crawl4ai",
         embedded_store=settings.qdrant_url is None,
+        lightrag=settings.lightrag,
     )
 
 
@@ -82,6 +87,7 @@ def compose_orchestrator(
     """
     config = pipeline_config(settings)
     limits = job_limits(settings)
+    graph = graph_config(settings)  # refuses a LightRAG setup it would get wrong
     # Crawl4AI reads its directory once, when first imported: this process's data dir.
     os.environ.update(crawl4ai_environment(config.crawl4ai_dir))
     store = JobStore(settings.job_database_url)
@@ -97,7 +103,7 @@ def compose_orchestrator(
         KnowledgeHandle.borrowed(service) if service is not None else knowledge_handle(settings)
     )
 
-    def make_worker(opened: KnowledgeHandle) -> Worker:
+    def make_worker(opened: KnowledgeHandle, graph_service: GraphService | None) -> Worker:
         assert opened.service is not None  # opened by the runtime before it asks
         return Worker(
             store,
@@ -109,24 +115,39 @@ def compose_orchestrator(
             config=config,
             runner=runner,
             own_converter=converter is None,
+            graph=graph_service,
         )
 
     workers = settings.queue_url is None if run_workers is None else run_workers
+    unavailable = query_unavailable(settings, workers)
+    make_graph = _graph_maker(graph, settings) if graph and unavailable is None else None
     runtime = OrchestratorRuntime(
         store=store,
         queue=queue,
         jobs=jobs,
         recovery=Recovery(limits.lease_seconds, limits.max_attempts),
         database=settings.database_url or store.url,
-        knowledge=knowledge if workers else None,
+        knowledge=knowledge if workers or make_graph else None,
         make_worker=make_worker if workers else None,
+        make_graph=make_graph,
+        graph_unavailable=unavailable,
     )
     token = settings.orchestrator_token
     app = build_app(
         jobs,
         runtime.readiness,
+        runtime.graph_service,
         max_wait_seconds=settings.max_wait_seconds,
         max_body_bytes=upload_request_bytes(settings.max_upload_bytes),
         token=token.get_secret_value() if token is not None else None,
     )
     return Orchestrator(runtime, app)
+
+
+def _graph_maker(
+    config: GraphConfig, settings: OrchestratorSettings
+) -> Callable[[KnowledgeService], GraphService]:
+    def make(service: KnowledgeService) -> GraphService:
+        return GraphService(config, service, llm_breaker=make_breaker(settings, "llm"))
+
+    return make

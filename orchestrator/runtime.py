@@ -12,6 +12,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from knowledge.errors import DependencyUnavailable, KnowledgeError
 from knowledge.redact import safe_location
@@ -24,6 +25,9 @@ from orchestrator.jobs.service import JobService
 from orchestrator.jobs.store import JobStore
 from orchestrator.jobs.worker import Worker
 from orchestrator_client.models import JobKind
+
+if TYPE_CHECKING:
+    from orchestrator.graphrag.service import GraphService
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +74,9 @@ class OrchestratorRuntime:
         recovery: Recovery,
         database: str,
         knowledge: KnowledgeHandle | None = None,
-        make_worker: Callable[[KnowledgeHandle], Worker] | None = None,
+        make_worker: Callable[[KnowledgeHandle, GraphService | None], Worker] | None = None,
+        make_graph: Callable[[KnowledgeService], GraphService] | None = None,
+        graph_unavailable: str | None = None,
     ) -> None:
         self.store = store
         self.queue = queue
@@ -81,6 +87,10 @@ class OrchestratorRuntime:
         # With workers: the knowledge service they write through, opened at start.
         self._knowledge = knowledge
         self._make_worker = make_worker
+        # LightRAG over the same knowledge service; why it cannot run here, when it cannot.
+        self._make_graph = make_graph
+        self._graph_unavailable = graph_unavailable
+        self.graph: GraphService | None = None
         declare_kinds([kind.value for kind in JobKind])
         self.worker: Worker | None = None
         self._stop = asyncio.Event()
@@ -144,9 +154,22 @@ class OrchestratorRuntime:
             ) from exc
 
     async def _start_worker(self) -> None:
-        if self._make_worker is not None and self._knowledge is not None:
+        if self._knowledge is not None and (self._make_worker or self._make_graph):
             self._knowledge.open()  # the embedded store admits one process: fail now, clearly
-            self.worker = self._make_worker(self._knowledge)
+        if self._make_graph is not None and self._knowledge is not None:
+            assert self._knowledge.service is not None
+            graph = self._make_graph(self._knowledge.service)
+            try:
+                await graph.open()
+            except Exception as exc:
+                raise StartFailed(
+                    f"cannot start LightRAG ({_reason(exc, _password(self._database))}). "
+                    "Check SHIELD_DATABASE_URL and SHIELD_LIGHTRAG_STORAGE, or set "
+                    "SHIELD_LIGHTRAG=false."
+                ) from exc
+            self.graph = graph
+        if self._make_worker is not None and self._knowledge is not None:
+            self.worker = self._make_worker(self._knowledge, self.graph)
             self.jobs.on_cancel_requested = self.worker.cancel_requested
             await self.worker.start()
         elif not self.queue.distributed:
@@ -185,10 +208,25 @@ class OrchestratorRuntime:
             self._sweeper = None
         with contextlib.suppress(Exception):
             await self.queue.shutdown()
+        if self.graph is not None:
+            try:
+                await self.graph.close()
+            except Exception:
+                log.exception("LightRAG stop failed")
+            self.graph = None
         if self._knowledge is not None:
             with contextlib.suppress(Exception):
                 await self._knowledge.close()  # closes only what it opened itself
         await self.store.close()
+
+    def graph_service(self) -> GraphService:
+        """LightRAG, or DependencyUnavailable saying why this process has none."""
+        if self.graph is not None:
+            return self.graph
+        raise DependencyUnavailable(
+            self._graph_unavailable or "LightRAG is starting; retry in a few seconds.",
+            retry_after=None if self._graph_unavailable else 5.0,
+        )
 
     async def readiness(self) -> dict[str, str]:
         """Component -> "ok" or what is wrong and what to do."""

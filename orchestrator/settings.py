@@ -93,6 +93,25 @@ class OrchestratorSettings(KnowledgeSettings):
     )
     max_wait_seconds: float = Field(60.0, ge=0, description="Cap on GET /jobs/{id}?wait=N.")
 
+    # LightRAG: a graph and vector index of every collection, fed by ingestion jobs.
+    lightrag: bool = Field(True, description="Feed LightRAG and answer lightrag_query.")
+    lightrag_storage: Literal["auto", "local", "postgres"] = Field(
+        "auto",
+        description="Where LightRAG keeps documents, status and graph: files in data_dir, or "
+        "PostgreSQL (SHIELD_DATABASE_URL); auto = PostgreSQL when the job store is.",
+    )
+    lightrag_vectors: Literal["auto", "nano", "store"] = Field(
+        "auto",
+        description="LightRAG's vectors: its NanoVectorDB files, or the project's vector store "
+        "(qdrant-edge, or the Qdrant server); auto = the store when SHIELD_QDRANT_URL is set.",
+    )
+    llm: Literal["none", "ollama", "openai"] = Field(
+        "none", description="LLM for entity extraction and answers; none = retrieval only."
+    )
+    llm_model: str | None = Field(None, description="Default: qwen2.5:7b / gpt-4o-mini.")
+    llm_timeout: float = Field(120.0, gt=0, description="Seconds per LLM call.")
+    llm_max_concurrency: int = Field(4, ge=1, le=64, description="LLM calls at once.")
+
     @field_validator("ingest_roots", mode="before")
     @classmethod
     def _split_roots(cls, value: object) -> object:
@@ -135,6 +154,11 @@ class OrchestratorSettings(KnowledgeSettings):
                 "machine)"
             )
         return value
+
+    @field_validator("llm_model", mode="before")
+    @classmethod
+    def _blank_model_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("orchestrator_token", mode="before")
     @classmethod

@@ -67,6 +67,15 @@ def rejection(response: httpx.Response, where: str) -> KnowledgeError:
     )
 
 
+def dependency_error(response: httpx.Response) -> KnowledgeError:
+    """The error for a 502/503 the orchestrator sent about a dependency of its own."""
+    message = server_message(response)
+    if response.status_code == 503:
+        wait = response.headers.get("retry-after")
+        return DependencyUnavailable(message, retry_after=retry_after(response) if wait else None)
+    return DependencyRejected(message)
+
+
 def from_error_event(code: str, message: str) -> KnowledgeError:
     """The error an event stream ended with (``event: error``)."""
     if code == JobNotFound.code:

@@ -22,7 +22,13 @@ from pydantic import ValidationError
 from knowledge.breakers import Breaker, DependencyFailure
 from knowledge.errors import DependencyUnavailable, InvalidInput
 from knowledge.redact import safe_url
-from orchestrator_client.answers import from_error_event, rejection, server_message
+from orchestrator_client.answers import (
+    dependency_error,
+    from_error_event,
+    rejection,
+    server_message,
+)
+from orchestrator_client.graph_models import LightRAGAnswer, LightRAGQuery
 from orchestrator_client.models import (
     CrawlRequest,
     DocumentRequest,
@@ -31,6 +37,7 @@ from orchestrator_client.models import (
     JobAccepted,
     JobPage,
     JobStatus,
+    RebuildRequest,
     is_job_id,
 )
 
@@ -47,6 +54,7 @@ class OrchestratorClient:
         *,
         token: str | None = None,
         timeout: float = 10.0,
+        query_timeout: float = 300.0,
         breaker: Breaker,
         transport: httpx.AsyncBaseTransport | None = None,
         misanswer_hint: str = "check SHIELD_ORCHESTRATOR_URL",
@@ -55,6 +63,8 @@ class OrchestratorClient:
         if token:
             headers["Authorization"] = f"Bearer {token}"
         self.timeout = timeout
+        # A LightRAG query may wait for an LLM's answer: far longer than a job call.
+        self.query_timeout = query_timeout
         self.breaker = breaker
         self._where = safe_url(base_url.rstrip("/"))
         # What to do when an answer is not the API's: a wrong URL, or (in-process) a bug.
@@ -94,6 +104,28 @@ class OrchestratorClient:
             JobAccepted.model_validate,
             body=request.model_dump(mode="json"),
             headers=headers,
+        )
+
+    async def lightrag_query(self, query: LightRAGQuery) -> LightRAGAnswer:
+        """POST /lightrag/query. An LLM or embedder the orchestrator depends on being down
+        is its answer (503/502 with an ErrorBody), not a failure of the orchestrator: it
+        does not count against this client's breaker."""
+        return await self._call(
+            "POST",
+            "/lightrag/query",
+            LightRAGAnswer.model_validate,
+            body=query.model_dump(mode="json", exclude_none=True),
+            seconds=self.query_timeout,
+            dependency_answers=True,
+        )
+
+    async def lightrag_rebuild(self, collection: str | None = None) -> JobAccepted:
+        """POST /lightrag/rebuild: a job that indexes the collection's sources again."""
+        return await self._call(
+            "POST",
+            "/lightrag/rebuild",
+            JobAccepted.model_validate,
+            body=RebuildRequest(collection=collection).model_dump(mode="json"),
         )
 
     async def get_job(self, job_id: str, *, wait: float | None = None) -> Job:
@@ -170,6 +202,7 @@ class OrchestratorClient:
         headers: dict[str, str] | None = None,
         seconds: float | None = None,
         ok_statuses: tuple[int, ...] = (),
+        dependency_answers: bool = False,
     ) -> T:
         async def attempt() -> T | httpx.Response:
             limit = self.timeout if seconds is None else seconds
@@ -179,6 +212,8 @@ class OrchestratorClient:
                 )
             except httpx.TransportError as exc:
                 raise _failure(exc, self._where, method, path, limit) from exc
+            if dependency_answers and _dependency_answer(response):
+                return response  # the orchestrator answered: something behind it is down
             if response.status_code >= 500 and response.status_code not in ok_statuses:
                 raise _server_failure(self._where, method, path, response)
             if 400 <= response.status_code < 500:
@@ -187,6 +222,8 @@ class OrchestratorClient:
 
         result = await self.breaker.call(attempt)
         if isinstance(result, httpx.Response):
+            if result.status_code >= 500:
+                raise dependency_error(result)
             raise rejection(result, self._where)
         return result
 
@@ -220,6 +257,17 @@ def _server_failure(where: str, method: str, path: str, response: httpx.Response
         f"The orchestrator at {where} failed on {method} {path} "
         f"(HTTP {response.status_code}): {server_message(response)}"
     )
+
+
+def _dependency_answer(response: httpx.Response) -> bool:
+    """A 502/503 carrying the orchestrator's ErrorBody: its own, deliberate answer."""
+    if response.status_code not in (502, 503):
+        return False
+    try:
+        ErrorBody.model_validate_json(response.content)
+    except (ValueError, ValidationError):
+        return False
+    return True
 
 
 def _job_path(job_id: str) -> str:

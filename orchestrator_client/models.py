@@ -45,6 +45,7 @@ TERMINAL = frozenset({JobStatus.succeeded, JobStatus.failed, JobStatus.cancelled
 class JobKind(StrEnum):
     crawl = "crawl"
     document = "document"
+    lightrag_rebuild = "lightrag_rebuild"
 
 
 class DocType(StrEnum):
@@ -189,6 +190,19 @@ class DocumentRequest(_Request):
 IngestRequest = Annotated[CrawlRequest | DocumentRequest, Field(discriminator="kind")]
 
 
+class RebuildRequest(_Request):
+    """Index a collection's stored sources in LightRAG again (``POST /lightrag/rebuild``)."""
+
+    kind: Literal["lightrag_rebuild"] = "lightrag_rebuild"
+
+
+# Every request a job can carry: what POST /jobs takes, and the rebuild.
+AnyJobRequest = Annotated[
+    CrawlRequest | DocumentRequest | RebuildRequest, Field(discriminator="kind")
+]
+JobRequest = CrawlRequest | DocumentRequest | RebuildRequest
+
+
 class Progress(BaseModel):
     stage: str = Field("queued", description="queued, fetching, converting, embedding, ...")
     done: int = 0
@@ -198,6 +212,25 @@ class Progress(BaseModel):
 class PageFailure(BaseModel):
     url: str
     reason: str = Field(description="e.g. 'HTTP 404', 'timeout after 20 s', 'refused: private'")
+
+
+class LightRAGFailure(BaseModel):
+    source: str
+    reason: str
+
+
+class LightRAGReport(BaseModel):
+    """What a job did to the collection's LightRAG workspace."""
+
+    status: Literal["indexed", "unchanged", "partial", "failed"] = Field(
+        description="failed: nothing reached LightRAG (the Qdrant side is unaffected)."
+    )
+    graph: bool = Field(description="Entities and relations extracted (an LLM is configured).")
+    documents_indexed: int = 0
+    documents_unchanged: int = 0
+    entities: int = Field(0, description="Entities extracted from the indexed documents.")
+    relations: int = Field(0, description="Relations extracted from the indexed documents.")
+    failures: list[LightRAGFailure] = Field(default_factory=list)
 
 
 class JobResult(BaseModel):
@@ -216,6 +249,9 @@ class JobResult(BaseModel):
     )
     converter: str | None = Field(None, description="e.g. 'docling:native-pdf', 'docling:docx'.")
     failed_pages: list[PageFailure] = Field(default_factory=list)
+    lightrag: LightRAGReport | None = Field(
+        None, description="The LightRAG side of the job; absent when LightRAG is off."
+    )
 
 
 class JobError(BaseModel):

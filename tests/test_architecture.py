@@ -40,7 +40,11 @@ ALLOWED: dict[str, set[str]] = {
     "shield_mcp": set(PACKAGES),
 }
 # From the client, the orchestrator takes only the contract: wire models and their errors.
-CONTRACT = ("orchestrator_client.models", "orchestrator_client.errors")
+CONTRACT = (
+    "orchestrator_client.models",
+    "orchestrator_client.graph_models",
+    "orchestrator_client.errors",
+)
 # The one place the MCP server reaches into the orchestrator: hosting it in-process.
 SERVER_HOSTS_ORCHESTRATOR = "mcp_server/composition.py"
 # The domain knows nothing of MCP or HTTP serving.

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
+from fastapi.params import Depends as DependsParam
 
-from orchestrator.http.auth import refuse_too_large, refuse_unauthorized
+from orchestrator.http.auth import documented_bearer, refuse_too_large, refuse_unauthorized
 from orchestrator.http.errors import GuardedRoute, install_error_handlers
+from orchestrator.http.lightrag_routes import GraphAccess, register_lightrag_routes
 from orchestrator.http.metrics import RequestMetrics
 from orchestrator.http.routes import ReadinessCheck, register_routes
+from orchestrator_client.models import ErrorBody
 from shield_common.guards import BearerAuth, BodyLimit
 
 if TYPE_CHECKING:
@@ -26,6 +29,7 @@ TITLE = "shield-mcp orchestrator"
 def build_app(
     jobs: JobService,
     readiness: ReadinessCheck,
+    graph: GraphAccess,
     *,
     max_wait_seconds: float,
     max_body_bytes: int,
@@ -36,7 +40,8 @@ def build_app(
         title=TITLE,
         version="1",
         description="Accepts crawl and document ingestion jobs (202), runs them in workers, "
-        "and reports their state (poll, long-poll or server-sent events).",
+        "and reports their state (poll, long-poll or server-sent events); answers LightRAG "
+        "queries over what they stored.",
     )
     app.router.route_class = GuardedRoute
     install_error_handlers(app)
@@ -46,6 +51,14 @@ def build_app(
         readiness,
         max_wait_seconds=max_wait_seconds,
         token_required=token is not None,
+    )
+    secured: list[DependsParam] = [Depends(documented_bearer)] if token is not None else []
+    register_lightrag_routes(
+        app,
+        jobs,
+        graph,
+        secured=secured,
+        auth_errors={401: {"model": ErrorBody}} if secured else {},
     )
     # Added last = outermost: metrics see every answer, auth answers before the body is read.
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes, refuse=refuse_too_large)

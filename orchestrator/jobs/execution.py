@@ -27,24 +27,24 @@ from orchestrator.jobs.store import ClaimedJob, JobStore
 from orchestrator.pipeline.config import PipelineConfig
 from orchestrator.pipeline.context import JobContext
 from orchestrator_client.models import (
-    CrawlRequest,
-    DocumentRequest,
-    IngestRequest,
+    AnyJobRequest,
     JobError,
+    JobRequest,
     JobResult,
     JobStatus,
     Progress,
 )
 
 if TYPE_CHECKING:
+    from orchestrator.graphrag.service import GraphService
     from orchestrator.pipeline.convert.converter import Converter
 
 log = logging.getLogger(__name__)
 
-Runner = Callable[[CrawlRequest | DocumentRequest, JobContext], Coroutine[Any, Any, JobResult]]
+Runner = Callable[[JobRequest, JobContext], Coroutine[Any, Any, JobResult]]
 
 ABANDON_SECONDS = 10.0  # how long a timed-out pipeline may take to honour its cancellation
-_REQUEST: TypeAdapter[CrawlRequest | DocumentRequest] = TypeAdapter(IngestRequest)
+_REQUEST: TypeAdapter[JobRequest] = TypeAdapter(AnyJobRequest)
 
 
 class _Released(Exception):
@@ -67,6 +67,7 @@ class JobExecution:
         converter: Converter,
         runner: Runner,
         worker_id: str,
+        graph: GraphService | None = None,
         on_abandon: Callable[[str, asyncio.Task[JobResult]], None] | None = None,
     ) -> None:
         self.claimed = claimed
@@ -75,6 +76,7 @@ class JobExecution:
         self.limits = limits
         self.config = config
         self.service = service
+        self.graph = graph
         self.converter = converter
         self.runner = runner
         self.worker_id = worker_id
@@ -122,6 +124,7 @@ class JobExecution:
             converter=self.converter,
             report=self.progress.report,
             cancel_requested=self.lease.cancel_requested,
+            graph=self.graph,
         )
         while True:
             try:
@@ -155,9 +158,7 @@ class JobExecution:
             else:
                 return await self._finish(JobStatus.succeeded, result=result)
 
-    async def _one_attempt(
-        self, request: CrawlRequest | DocumentRequest, ctx: JobContext
-    ) -> JobResult:
+    async def _one_attempt(self, request: JobRequest, ctx: JobContext) -> JobResult:
         pipeline = asyncio.create_task(self.runner(request, ctx))
         self._pipeline = pipeline
         try:

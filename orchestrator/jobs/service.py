@@ -21,11 +21,10 @@ from orchestrator.jobs.queue import JobQueue
 from orchestrator.jobs.store import DuplicateKey, JobStore, NewJob
 from orchestrator_client.errors import JobConflict, JobNotFound
 from orchestrator_client.models import (
-    CrawlRequest,
-    DocumentRequest,
     Job,
     JobKind,
     JobPage,
+    JobRequest,
     JobStatus,
 )
 
@@ -39,7 +38,7 @@ POLL_SECONDS = 0.2
 
 # Refuses (InvalidInput) a request that cannot succeed, before it is stored: the pipeline's
 # checks (network rules, ingest roots, sizes), bound to its configuration.
-Validator = Callable[[CrawlRequest | DocumentRequest], Awaitable[Any]]
+Validator = Callable[[JobRequest], Awaitable[Any]]
 
 
 class Changes:
@@ -101,7 +100,7 @@ class JobService:
         self.on_cancel_requested: Callable[[str], None] | None = None
 
     async def submit(
-        self, request: CrawlRequest | DocumentRequest, *, idempotency_key: str | None = None
+        self, request: JobRequest, *, idempotency_key: str | None = None
     ) -> tuple[Job, bool]:
         key = check_key(idempotency_key)
         payload = request.model_dump(mode="json")

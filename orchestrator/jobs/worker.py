@@ -20,16 +20,17 @@ from orchestrator.jobs.limits import JobLimits
 from orchestrator.jobs.queue import JobQueue
 from orchestrator.jobs.store import JobStore
 from orchestrator.pipeline.config import PipelineConfig
-from orchestrator_client.models import CrawlRequest, DocumentRequest, JobResult
+from orchestrator_client.models import JobRequest, JobResult
 
 if TYPE_CHECKING:
+    from orchestrator.graphrag.service import GraphService
     from orchestrator.pipeline.context import JobContext
     from orchestrator.pipeline.convert.converter import Converter
 
 log = logging.getLogger(__name__)
 
 
-async def _pipeline(request: CrawlRequest | DocumentRequest, ctx: JobContext) -> JobResult:
+async def _pipeline(request: JobRequest, ctx: JobContext) -> JobResult:
     from orchestrator.pipeline.dispatch import run_job
 
     result: JobResult = await run_job(request, ctx)
@@ -94,10 +95,13 @@ class Worker:
         runner: Runner | None = None,
         worker_id: str | None = None,
         own_converter: bool = True,
+        graph: GraphService | None = None,
     ) -> None:
         self.store = store
         self.queue = queue
         self.service = service
+        # LightRAG, fed by every ingestion job; None when it is off.
+        self.graph = graph
         self.limits = limits
         self.config = config
         self.runner = runner or _pipeline
@@ -162,6 +166,7 @@ class Worker:
                     converter=self._converter,
                     runner=self.runner,
                     worker_id=self.worker_id,
+                    graph=self.graph,
                     on_abandon=self._abandoned_pipeline,
                 )
                 self._running[job_id] = execution

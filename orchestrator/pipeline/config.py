@@ -29,3 +29,5 @@ class PipelineConfig:
     crawl4ai_dir: Path = field(default_factory=lambda: Path("crawl4ai"))
     # The embedded store keeps collections in directories: names must be lowercase.
     embedded_store: bool = True
+    # Ingestion also feeds LightRAG (SHIELD_LIGHTRAG).
+    lightrag: bool = True

@@ -12,6 +12,7 @@ from orchestrator.pipeline.config import PipelineConfig
 from orchestrator_client.models import Progress
 
 if TYPE_CHECKING:  # docling lives behind the converter; importing it here would be slow
+    from orchestrator.graphrag.service import GraphService
     from orchestrator.pipeline.convert.converter import Converter
 
 
@@ -26,6 +27,8 @@ class JobContext:
     report: Callable[[Progress], Awaitable[None]]
     # True once someone asked to cancel the job (DELETE /jobs/{id}).
     cancel_requested: Callable[[], Awaitable[bool]]
+    # LightRAG, fed by ingestion jobs; None when it is off (SHIELD_LIGHTRAG=false).
+    graph: GraphService | None = None
 
     async def checkpoint(self) -> None:
         """Call between units of work (pages, documents, batches): stops a cancelled job."""

@@ -2,6 +2,7 @@
 
 Crawls belong to ``crawl.job`` and documents to ``document.job``; both are imported when a
 request of their kind arrives, so neither drags its libraries into the other's path.
+A LightRAG rebuild re-indexes what the collection's workspace already holds.
 """
 
 from __future__ import annotations
@@ -12,10 +13,22 @@ from knowledge.vectorstore.base import check_collection_name
 from orchestrator.pipeline.config import PipelineConfig
 from orchestrator.pipeline.context import JobContext
 from orchestrator.pipeline.ingest import PIPELINE_KEYS
-from orchestrator_client.models import CrawlRequest, DocumentRequest, JobResult
+from orchestrator_client.models import (
+    CrawlRequest,
+    DocumentRequest,
+    JobRequest,
+    JobResult,
+    Progress,
+    RebuildRequest,
+)
+
+LIGHTRAG_OFF = (
+    "LightRAG is off on this server (SHIELD_LIGHTRAG=false); turn it on to build or query "
+    "its graph."
+)
 
 
-def _check_common(request: CrawlRequest | DocumentRequest, config: PipelineConfig) -> None:
+def _check_common(request: JobRequest, config: PipelineConfig) -> None:
     if request.collection is not None:
         name = check_collection_name(request.collection)
         if config.embedded_store and name != name.lower():
@@ -35,10 +48,15 @@ def _check_common(request: CrawlRequest | DocumentRequest, config: PipelineConfi
         )
 
 
-async def validate_request(request: CrawlRequest | DocumentRequest, config: PipelineConfig) -> None:
+async def validate_request(request: JobRequest, config: PipelineConfig) -> None:
     """Refuse a request that cannot succeed, before it is queued (InvalidInput)."""
     _check_common(request, config)
-    if isinstance(request, DocumentRequest):
+    if isinstance(request, RebuildRequest):
+        if not config.lightrag:
+            raise InvalidInput(LIGHTRAG_OFF)
+        if request.metadata:
+            raise InvalidInput("A LightRAG rebuild takes no metadata; send only collection.")
+    elif isinstance(request, DocumentRequest):
         from orchestrator.pipeline.document.job import validate_document
 
         await validate_document(request, config)
@@ -48,12 +66,28 @@ async def validate_request(request: CrawlRequest | DocumentRequest, config: Pipe
         await validate_crawl(request, config)
 
 
-async def run_job(request: CrawlRequest | DocumentRequest, ctx: JobContext) -> JobResult:
+async def run_job(request: JobRequest, ctx: JobContext) -> JobResult:
     """Run one job's pipeline; raises the domain errors of orchestrator/errors.py."""
+    if isinstance(request, RebuildRequest):
+        return await _rebuild(request, ctx)
     if isinstance(request, DocumentRequest):
         from orchestrator.pipeline.document.job import run_document
 
         return await run_document(request, ctx)
+    assert isinstance(request, CrawlRequest)
     from orchestrator.pipeline.crawl.job import run_crawl
 
     return await run_crawl(request, ctx)
+
+
+async def _rebuild(request: RebuildRequest, ctx: JobContext) -> JobResult:
+    if ctx.graph is None:
+        raise InvalidInput(LIGHTRAG_OFF)
+    collection = ctx.graph.collection(request.collection)
+
+    async def progress(done: int, total: int) -> None:
+        await ctx.checkpoint()
+        await ctx.report(Progress(stage="indexing", done=done, total=total))
+
+    report = await ctx.graph.rebuild(collection, progress)
+    return JobResult(collection=collection, documents=report.documents_indexed, lightrag=report)

@@ -11,10 +11,11 @@ from __future__ import annotations
 import asyncio
 import weakref
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from knowledge.embeddings.base import Vector
 from knowledge.service import Document
 from knowledge.vectorstore.ids import content_hash
 from orchestrator.pipeline.context import JobContext
@@ -70,6 +71,8 @@ class IngestCounts:
     skipped: int  # already stored with the same text: not embedded again
     removed: int = 0  # stale passages of this source deleted (its text changed)
     updated: int = 0  # of the skipped, those whose metadata was rewritten
+    # What was embedded, by content hash: LightRAG takes these instead of embedding again.
+    vectors: dict[str, Vector] = field(default_factory=dict)
 
 
 def chunk_documents(
@@ -145,6 +148,7 @@ async def _store(
 ) -> IngestCounts:
     stored = skipped = updated = 0
     kept: list[str] = []
+    vectors: dict[str, Vector] = {}
     total = len(documents)
     if report_progress:
         await ctx.report(Progress(stage="embedding", done=0, total=total))
@@ -155,6 +159,7 @@ async def _store(
             batch, collection, volatile_keys=VOLATILE_KEYS
         )
         stored += result.stored
+        vectors.update(result.vectors)
         skipped += len(result.skipped) + len(result.updated)
         updated += len(result.updated)
         kept.extend(result.ids)
@@ -167,4 +172,6 @@ async def _store(
     removed = 0
     if remove_stale:
         removed = await ctx.service.remove_stale(source, kept, collection)
-    return IngestCounts(stored=stored, skipped=skipped, removed=removed, updated=updated)
+    return IngestCounts(
+        stored=stored, skipped=skipped, removed=removed, updated=updated, vectors=vectors
+    )

@@ -60,9 +60,20 @@ async def test_tools_are_listed_with_truthful_annotations(client: Client) -> Non
             "crawl_web",
             "ingest_doc",
             "get_job_status",
+            "lightrag_query",
         }
         == set(ALL_TOOLS)
     )
+    lightrag = tools["lightrag_query"]
+    assert lightrag.annotations and lightrag.annotations.read_only_hint is True
+    assert lightrag.output_schema is not None
+    assert set(lightrag.input_schema["properties"]["mode"]["anyOf"][0]["enum"]) == {
+        "naive",
+        "local",
+        "global",
+        "hybrid",
+        "mix",
+    }
     find_tool, store_tool = tools["qdrant_find"], tools["qdrant_store"]
     assert find_tool.annotations and find_tool.annotations.read_only_hint is True
     assert store_tool.annotations and store_tool.annotations.read_only_hint is False

@@ -19,6 +19,7 @@ from orchestrator.errors import FetchFailed
 from orchestrator.pipeline.config import PipelineConfig
 from orchestrator.pipeline.context import JobContext
 from orchestrator.pipeline.crawl.crawler import BROWSER_MISSING, CrawlPlan, Page, crawl_pages
+from orchestrator.pipeline.graph_feed import GraphFeed
 from orchestrator.pipeline.netsafety import check_url
 from orchestrator_client.models import CrawlRequest, JobResult, PageFailure, Progress
 
@@ -115,6 +116,7 @@ async def _store_stage(
     chunked: asyncio.Queue[tuple[Page, list[Any]] | None],
     tally: _Tally,
     total: int,
+    feed: GraphFeed,
 ) -> None:
     from orchestrator.pipeline.ingest import ingest_chunks
 
@@ -136,6 +138,7 @@ async def _store_stage(
             tally.updated += counts.updated
             tally.removed += counts.removed
             tally.pages += 1
+            await feed.add(page.url, page.title, chunks, counts.vectors)
         else:
             tally.failed.append(PageFailure(url=page.url, reason="no text content"))
         await ctx.report(Progress(stage="crawling", done=tally.pages, total=total))
@@ -178,11 +181,12 @@ async def run_crawl(request: CrawlRequest, ctx: JobContext) -> JobResult:
     await ctx.report(Progress(stage="crawling", done=0, total=plan.max_pages))
     pages: asyncio.Queue[Page | None] = asyncio.Queue(QUEUE_PAGES)
     chunked: asyncio.Queue[tuple[Page, list[Any]] | None] = asyncio.Queue(QUEUE_PAGES)
+    feed = GraphFeed(ctx, collection)
     await _run_all(
         [
             _fetch_stage(plan, ctx, pages, tally),
             _chunk_stage(ctx, pages, chunked),
-            _store_stage(request, ctx, collection, chunked, tally, plan.max_pages),
+            _store_stage(request, ctx, collection, chunked, tally, plan.max_pages, feed),
         ]
     )
     if tally.pages == 0:
@@ -196,4 +200,5 @@ async def run_crawl(request: CrawlRequest, ctx: JobContext) -> JobResult:
         chunks_removed_stale=tally.removed,
         converter=CONVERTER_NAME if plan.mode == "http" else "crawl4ai:browser",
         failed_pages=tally.failed,
+        lightrag=await feed.finish(),
     )

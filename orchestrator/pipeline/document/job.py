@@ -13,6 +13,7 @@ from orchestrator.pipeline.config import PipelineConfig
 from orchestrator.pipeline.context import JobContext
 from orchestrator.pipeline.document import filetypes, sources
 from orchestrator.pipeline.document.sources import Loaded
+from orchestrator.pipeline.graph_feed import GraphFeed
 from orchestrator.pipeline.ingest import ingest_chunks
 from orchestrator_client.models import DocumentRequest, JobResult, Progress
 
@@ -84,12 +85,17 @@ async def run_document(request: DocumentRequest, ctx: JobContext) -> JobResult:
         metadata=request.metadata,
         remove_stale=loaded.replaces_earlier,
     )
+    collection = request.collection or ctx.service.default_collection
+    feed = GraphFeed(ctx, collection)
+    title = converted.title or loaded.filename
+    await feed.add(loaded.source, title, converted.chunks, counts.vectors)
     return JobResult(
-        collection=request.collection or ctx.service.default_collection,
+        collection=collection,
         documents=1,
         chunks_stored=counts.stored,
         chunks_skipped_unchanged=counts.skipped,
         chunks_metadata_updated=counts.updated,
         chunks_removed_stale=counts.removed,
         converter=converted.converter,
+        lightrag=await feed.finish(),
     )

@@ -1,0 +1,129 @@
+"""Wire models of ``POST /lightrag/query``: what the MCP tool sends and gets back."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from knowledge.validation import find_lone_surrogate
+
+QueryMode = Literal["naive", "local", "global", "hybrid", "mix"]
+GRAPH_MODES = ("local", "global", "hybrid", "mix")
+MAX_QUERY_CHARS = 4000
+MAX_KEYWORDS = 32
+MAX_KEYWORD_CHARS = 200
+MAX_TOP_K = 200
+
+
+class LightRAGKeywords(BaseModel):
+    """Keywords for the graph modes; given, LightRAG needs no LLM to find them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    high_level: list[str] = Field(
+        default_factory=list,
+        max_length=MAX_KEYWORDS,
+        description="Themes and concepts, e.g. 'service dependencies' (global mode).",
+    )
+    low_level: list[str] = Field(
+        default_factory=list,
+        max_length=MAX_KEYWORDS,
+        description="Names and specifics, e.g. 'billing database' (local mode).",
+    )
+
+    @model_validator(mode="after")
+    def _bounded(self) -> LightRAGKeywords:
+        for name in ("high_level", "low_level"):
+            values = getattr(self, name)
+            cleaned = [v.strip() for v in values]
+            if any(not v for v in cleaned):
+                raise ValueError(f"keywords.{name} has an empty keyword")
+            if any(len(v) > MAX_KEYWORD_CHARS for v in cleaned):
+                raise ValueError(
+                    f"keywords.{name}: a keyword is longer than {MAX_KEYWORD_CHARS} characters"
+                )
+            setattr(self, name, cleaned)
+        return self
+
+    @property
+    def empty(self) -> bool:
+        return not self.high_level and not self.low_level
+
+
+class LightRAGQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _valid_unicode(cls, data: Any) -> Any:
+        where = find_lone_surrogate(data)
+        if where is not None:
+            raise ValueError(
+                f"{where or 'the request'} is not valid Unicode: it contains a lone "
+                "surrogate code point (such as \\ud800); send proper UTF-8 text"
+            )
+        return data
+
+    query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS)
+    mode: QueryMode | None = Field(
+        None, description="Default: mix with an LLM configured, naive without."
+    )
+    top_k: int = Field(40, ge=1, le=MAX_TOP_K, description="Entities / relations to retrieve.")
+    chunk_top_k: int = Field(20, ge=1, le=MAX_TOP_K, description="Passages to keep.")
+    only_context: bool = Field(False, description="Retrieval only: no LLM answer.")
+    keywords: LightRAGKeywords | None = None
+    collection: str | None = Field(None, description="Omit for the server's default.")
+
+    @model_validator(mode="after")
+    def _has_text(self) -> LightRAGQuery:
+        if not self.query.strip():
+            raise ValueError("query is blank; ask a question")
+        return self
+
+
+class GraphEntity(BaseModel):
+    name: str
+    type: str | None = None
+    description: str = ""
+    sources: list[str] = Field(default_factory=list)
+
+
+class GraphRelation(BaseModel):
+    source: str
+    target: str
+    keywords: str = ""
+    description: str = ""
+    sources: list[str] = Field(default_factory=list)
+
+
+class GraphChunk(BaseModel):
+    text: str
+    score: float | None = Field(None, description="Absent: LightRAG gives no score here.")
+    source: str | None = None
+    title: str | None = None
+    page: int | None = None
+
+
+class GraphReference(BaseModel):
+    source: str
+    title: str | None = None
+
+
+class QueryTimings(BaseModel):
+    retrieval_ms: float | None = Field(None, description="Retrieval only (only_context).")
+    answer_ms: float | None = Field(None, description="Retrieval and the LLM's answer.")
+    total_ms: float
+
+
+class LightRAGAnswer(BaseModel):
+    collection: str
+    mode: QueryMode
+    answer: str | None = Field(
+        None, description="Written by the LLM; absent without one, or with only_context."
+    )
+    entities: list[GraphEntity] = Field(default_factory=list)
+    relations: list[GraphRelation] = Field(default_factory=list)
+    chunks: list[GraphChunk] = Field(default_factory=list)
+    references: list[GraphReference] = Field(default_factory=list)
+    timings: QueryTimings
