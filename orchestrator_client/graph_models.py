@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from knowledge.errors import InvalidInput
 from knowledge.validation import find_lone_surrogate
+from knowledge.vectorstore.base import check_collection_name
 
 QueryMode = Literal["naive", "local", "global", "hybrid", "mix"]
 GRAPH_MODES = ("local", "global", "hybrid", "mix")
@@ -74,6 +76,16 @@ class LightRAGQuery(BaseModel):
     only_context: bool = Field(False, description="Retrieval only: no LLM answer.")
     keywords: LightRAGKeywords | None = None
     collection: str | None = Field(None, description="Omit for the server's default.")
+
+    @field_validator("collection")
+    @classmethod
+    def _collection_name(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        try:
+            return check_collection_name(value)
+        except InvalidInput as exc:
+            raise ValueError(str(exc)) from None
 
     @model_validator(mode="after")
     def _has_text(self) -> LightRAGQuery:

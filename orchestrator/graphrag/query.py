@@ -67,8 +67,13 @@ class GraphQuerier:
 
     async def query(self, request: LightRAGQuery, collection: str) -> LightRAGAnswer:
         from lightrag import QueryParam
+        from lightrag.query_validation import QueryValidationError, validate_rag_query
 
         mode = self.mode_for(request)
+        try:
+            validate_rag_query(request.query)
+        except QueryValidationError as exc:
+            raise InvalidInput(f"query: {exc}") from None
         llm = self.workspaces.llm
         wants_answer = llm is not None and not request.only_context
         keywords = request.keywords

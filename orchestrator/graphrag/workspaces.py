@@ -151,7 +151,7 @@ class Workspaces:
         self.handoff = ChunkHandoff()
         self._instances: dict[str, Any] = {}
         self._opening = asyncio.Lock()
-        self._adapter_key: str | None = None
+        self._adapter: dict[str, Any] | None = None
 
     async def get(self, collection: str) -> Any:
         """The collection's LightRAG, its storages initialised."""
@@ -203,22 +203,28 @@ class Workspaces:
         if postgres is not None:
             kwargs.update(POSTGRES_STORAGES)
         if self.config.vectors == "store":
-            from orchestrator.graphrag.vector_adapter import register
-
             kwargs["vector_storage"] = "ShieldVectorStorage"
-            adapter_kwargs = register(self.knowledge.store)
-            self._adapter_key = adapter_kwargs.get("shield_store", self._adapter_key)
-            kwargs["vector_db_storage_cls_kwargs"] = adapter_kwargs
+            kwargs["vector_db_storage_cls_kwargs"] = self._adapter_kwargs()
         rag = LightRAG(**kwargs)
         await rag.initialize_storages()
         return rag
+
+    def _adapter_kwargs(self) -> dict[str, Any]:
+        """The store registered once for every workspace of this process."""
+        from orchestrator.graphrag.vector_adapter import register
+
+        if self._adapter is None:
+            self._adapter = register(
+                self.knowledge.store, vector_name=self.knowledge.embedder.vector_name
+            )
+        return dict(self._adapter)
 
     async def close(self) -> None:
         instances, self._instances = list(self._instances.values()), {}
         for rag in instances:
             await rag.finalize_storages()
-        if self._adapter_key is not None:
+        if self._adapter is not None:
             from orchestrator.graphrag.vector_adapter import unregister
 
-            unregister(self._adapter_key)
-            self._adapter_key = None
+            unregister(str(self._adapter["shield_store"]))
+            self._adapter = None
