@@ -62,6 +62,11 @@ async def test_ingest_and_crawl_over_stdio_then_find(data_dir: Path, tmp_path: P
             assert PHRASES["md"] in found["results"][0]["text"]
             found = await _call(session, "qdrant_find", query=site.fact(7), limit=1)
             assert found["results"][0]["metadata"]["source"] == site.page_url(7)
+            # Both jobs fed LightRAG too; its answers name the same real sources.
+            graph = await _call(session, "lightrag_query", query=site.fact(7), chunk_top_k=3)
+            assert graph["chunks"][0]["source"] == site.page_url(7)
+            graph = await _call(session, "lightrag_query", query=PHRASES["md"], only_context=True)
+            assert graph["chunks"][0]["source"] == str(path.resolve())
     assert stray == []
 
 
@@ -77,6 +82,11 @@ async def test_ingest_over_streamable_http_then_find(data_dir: Path, tmp_path: P
             assert done["status"] == "succeeded", done
             found = await _call(session, "qdrant_find", query=PHRASES["md"], limit=1)
             assert PHRASES["md"] in found["results"][0]["text"]
+            graph = await _call(session, "lightrag_query", query=PHRASES["md"], mode="naive")
+            assert PHRASES["md"] in graph["chunks"][0]["text"]
+            assert graph["references"][0]["source"] == str(path.resolve())
+            refused = await session.call_tool("lightrag_query", {"query": "who?", "mode": "global"})
+            assert refused.is_error and "SHIELD_LLM" in str(refused.content)
         # The job API is served on the same port: track_url and events_url work over HTTP.
         tracked = httpx.get(f"{srv.url}{job['track_url']}")
         assert tracked.status_code == 200 and tracked.json()["status"] == "succeeded"
@@ -90,6 +100,8 @@ async def test_ingest_over_streamable_http_then_find(data_dir: Path, tmp_path: P
         metrics = httpx.get(f"{srv.url}/metrics").text
         assert 'tool_calls_total{status="success",tool="ingest_doc"} 1.0' in metrics
         assert 'api_requests_total{endpoint="/jobs/{job_id}"' in metrics
+        assert 'lightrag_operations_total{operation="query_naive",status="ok"} 1.0' in metrics
+        assert 'lightrag_operations_total{operation="insert",status="ok"} 1.0' in metrics
 
 
 async def test_mcp_server_drives_a_separate_orchestrator(tmp_path: Path) -> None:
@@ -120,6 +132,9 @@ async def test_mcp_server_drives_a_separate_orchestrator(tmp_path: Path) -> None
                 done = await _finish(session, job["job_id"])
                 assert done["status"] == "succeeded", done
                 assert done["result"]["chunks_stored"] >= 1
+                # The query travels to the orchestrator process, which has LightRAG.
+                graph = await _call(session, "lightrag_query", query=PHRASES["md"])
+                assert graph["chunks"][0]["source"] == str(path.resolve())
         # The orchestrator's own API refuses callers without its token.
         assert httpx.get(f"{url}/jobs/{job['job_id']}").status_code == 401
     finally:

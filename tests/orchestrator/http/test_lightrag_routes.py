@@ -13,7 +13,7 @@ import pytest
 
 from knowledge.embeddings.local import LocalEmbedder
 from orchestrator.settings import OrchestratorSettings
-from tests.orchestrator.http.conftest import Api, api_for, markdown_doc, make_settings
+from tests.orchestrator.http.conftest import Api, api_for, make_settings, markdown_doc
 
 SURROGATE = "\\ud800"
 
