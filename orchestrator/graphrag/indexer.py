@@ -32,6 +32,13 @@ class SourceChunks:
     title: str | None
     chunks: Sequence[ChunkSpec]
     pages: Sequence[int | None] = ()
+    # What makes it one document over time, when not its source: an upload's name does
+    # not (two reports may both be "upload:report.pdf"), so its content hash joins in.
+    identity: str | None = None
+    doc_id: str | None = None  # known already (a rebuild)
+
+    def document_id(self, workspace: str) -> str:
+        return self.doc_id or doc_id_of(workspace, self.identity or self.source)
 
 
 @dataclass
@@ -138,7 +145,7 @@ class GraphIndexer:
         tally: _Tally,
         force: bool,
     ) -> None:
-        by_id = {doc_id_of(workspace, item.source): item for item in items}
+        by_id = {item.document_id(workspace): item for item in items}
         fingerprints = {doc_id: _fingerprint(item) for doc_id, item in by_id.items()}
         known = await self.registry.get(workspace, list(by_id))
         statuses = await doc_statuses(rag, list(by_id))

@@ -120,7 +120,9 @@ async def _stored_chunks(rag: Any, entry: SourceEntry) -> SourceChunks | None:
     if not chunks:
         return None
     chunks.sort(key=lambda pair: pair[0])
-    return SourceChunks(entry.source, entry.title, [c for _, c in chunks], entry.pages)
+    return SourceChunks(
+        entry.source, entry.title, [c for _, c in chunks], entry.pages, doc_id=entry.doc_id
+    )
 
 
 def _merge(a: LightRAGReport, b: LightRAGReport) -> LightRAGReport:

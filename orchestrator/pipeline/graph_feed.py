@@ -61,7 +61,10 @@ class GraphFeed:
         title: str | None,
         chunks: Sequence[Chunk],
         vectors: Mapping[str, Vector],
+        *,
+        identity: str | None = None,
     ) -> None:
+        """Queue one stored source; ``identity``: see ``SourceChunks`` (uploads)."""
         graph = self.ctx.graph
         if graph is None or not chunks:
             return
@@ -74,6 +77,7 @@ class GraphFeed:
                     for c in chunks
                 ],
                 pages=[c.page for c in chunks],
+                identity=identity,
             )
         )
         self._vectors.update(vectors)

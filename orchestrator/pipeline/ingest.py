@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -111,6 +111,7 @@ async def ingest_chunks(
     metadata: Mapping[str, Any],
     report_progress: bool = True,
     remove_stale: bool = True,
+    then: Callable[[IngestCounts], Awaitable[None]] | None = None,
 ) -> IngestCounts:
     """Store ``chunks`` of one source; already-stored ones are skipped and counted.
 
@@ -120,6 +121,8 @@ async def ingest_chunks(
     ``report_progress`` off lets a caller that ingests many sources (a crawl) report its
     own progress instead of an "embedding" stage per page. Jobs storing the same source in
     the same collection take turns (``source_lock``), so the last to finish wins whole.
+    ``then`` runs under that lock once the chunks are stored (LightRAG takes the same
+    version as Qdrant).
     """
     lock = source_lock(collection or ctx.service.default_collection, source)
     if lock.locked() and report_progress:
@@ -127,7 +130,7 @@ async def ingest_chunks(
         await ctx.report(Progress(stage="waiting", done=0, total=1))
     async with lock:
         documents = chunk_documents(ctx, chunks, source=source, title=title, metadata=metadata)
-        return await _store(
+        counts = await _store(
             ctx,
             documents,
             collection=collection,
@@ -135,6 +138,9 @@ async def ingest_chunks(
             report_progress=report_progress,
             remove_stale=remove_stale,
         )
+        if then is not None:
+            await then(counts)
+        return counts
 
 
 async def _store(

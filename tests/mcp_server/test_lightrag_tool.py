@@ -7,6 +7,7 @@ retrieval answers with the real sources (path or URL), not LightRAG's file names
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,8 @@ pytestmark = pytest.mark.slow  # an orchestrator with its docling child per test
 
 
 async def _ingest(client: Client, **arguments: object) -> dict[str, object]:
-    job = await call(client, "ingest_doc" if "source" in arguments else "crawl_web", **arguments)
+    tool = "crawl_web" if "url" in arguments else "ingest_doc"
+    job = await call(client, tool, **arguments)
     done = await wait_for_job(client, job["job_id"])
     assert done["status"] == "succeeded", done.get("error")
     return done["result"]
@@ -80,3 +82,21 @@ async def test_graph_modes_without_an_llm_or_keywords_say_what_is_needed(
         await ingest_client.call_tool("lightrag_query", {"query": "who?", "mode": "local"})
     message = str(raised.value)
     assert "SHIELD_LLM" in message and "keywords" in message and "naive" in message
+
+
+async def test_two_uploads_with_one_name_stay_two_documents(ingest_client: Client) -> None:
+    """An upload's name is not one document over time: Qdrant keeps both, so must LightRAG."""
+    texts = {
+        "amber": "# Report\n\nThe amber team migrated the ledger to the new cluster.",
+        "cobalt": "# Report\n\nThe cobalt team retired the legacy ticket queue.",
+    }
+    for text in texts.values():
+        upload = base64.b64encode(text.encode()).decode()
+        result = await _ingest(ingest_client, content_base64=upload, filename="report.md")
+        assert result["lightrag"]["documents_indexed"] == 1
+    for team, text in texts.items():
+        answer = await call(
+            ingest_client, "lightrag_query", query=f"what did the {team} team do?", chunk_top_k=5
+        )
+        assert any(text.split("\n\n")[1] in chunk["text"] for chunk in answer["chunks"]), team
+        assert {c["source"] for c in answer["chunks"]} == {"upload:report.md"}

@@ -8,13 +8,14 @@ the two (a file may change, a link may be swapped in).
 from __future__ import annotations
 
 import asyncio
+import hashlib
 
 from orchestrator.pipeline.config import PipelineConfig
 from orchestrator.pipeline.context import JobContext
 from orchestrator.pipeline.document import filetypes, sources
 from orchestrator.pipeline.document.sources import Loaded
 from orchestrator.pipeline.graph_feed import GraphFeed
-from orchestrator.pipeline.ingest import ingest_chunks
+from orchestrator.pipeline.ingest import IngestCounts, ingest_chunks
 from orchestrator_client.models import DocumentRequest, JobResult, Progress
 
 
@@ -68,6 +69,10 @@ async def _load(request: DocumentRequest, ctx: JobContext) -> Loaded:
     return Loaded(data=fetched.content, filename=name, source=fetched.url)
 
 
+def content_hash_of(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
 async def run_document(request: DocumentRequest, ctx: JobContext) -> JobResult:
     loaded = await _load(request, ctx)
     await ctx.checkpoint()
@@ -76,19 +81,28 @@ async def run_document(request: DocumentRequest, ctx: JobContext) -> JobResult:
     converted = await ctx.converter.convert(detected.data, loaded.filename, detected.doc_type)
     await ctx.report(Progress(stage="converting", done=1, total=1))
     await ctx.checkpoint()
+    collection = request.collection or ctx.service.default_collection
+    feed = GraphFeed(ctx, collection)
+    title = converted.title or loaded.filename
+    # An upload's name is not one document over time (see Loaded): its bytes are.
+    identity = (
+        None if loaded.replaces_earlier else f"{loaded.source}@{content_hash_of(loaded.data)}"
+    )
+
+    async def to_lightrag(counts: IngestCounts) -> None:
+        await feed.add(loaded.source, title, converted.chunks, counts.vectors, identity=identity)
+        await feed.flush()
+
     counts = await ingest_chunks(
         ctx,
         converted.chunks,
         collection=request.collection,
         source=loaded.source,
-        title=converted.title or loaded.filename,
+        title=title,
         metadata=request.metadata,
         remove_stale=loaded.replaces_earlier,
+        then=to_lightrag,
     )
-    collection = request.collection or ctx.service.default_collection
-    feed = GraphFeed(ctx, collection)
-    title = converted.title or loaded.filename
-    await feed.add(loaded.source, title, converted.chunks, counts.vectors)
     return JobResult(
         collection=collection,
         documents=1,
