@@ -103,6 +103,29 @@ def _restore(snapshot: Mapping[str, str]) -> None:
             os.environ[name] = value
 
 
+class _TableProbeNoise(logging.Filter):
+    """LightRAG's PostgreSQL backend logs ERROR for each table it looks for before creating
+    it on first start ('relation "lightrag_…" does not exist'): not an error for anyone."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not ("does not exist" in message and 'relation "lightrag_' in message)
+
+
+def _route_logs() -> None:
+    # LightRAG logs every pipeline step at INFO to stderr through a handler of its own, in
+    # its own format: its warnings and errors go through ours instead (SHIELD_LOG_FORMAT,
+    # request ids), and the steps our job results and metrics already report stay out.
+    for name in ("lightrag", "nano-vectordb"):
+        logger = logging.getLogger(name)
+        for handler in list(logger.handlers):
+            logger.removeHandler(handler)
+        logger.propagate = True
+        logger.setLevel(logging.WARNING)
+        if not any(isinstance(f, _TableProbeNoise) for f in logger.filters):
+            logger.addFilter(_TableProbeNoise())
+
+
 def load_lightrag(*, postgres: bool = False) -> None:
     """Import LightRAG (and its PostgreSQL backends) with the traps above disarmed.
 
@@ -127,7 +150,4 @@ def load_lightrag(*, postgres: bool = False) -> None:
         finally:
             dotenv.load_dotenv = original
             _restore(snapshot)
-        # LightRAG logs every pipeline step at INFO on a handler of its own; ours carry
-        # what an operator needs (job results, metrics).
-        for name in ("lightrag", "nano-vectordb"):
-            logging.getLogger(name).setLevel(logging.WARNING)
+        _route_logs()
