@@ -15,7 +15,7 @@ from typing import Any
 
 from knowledge.errors import DependencyRejected, DependencyUnavailable, InvalidInput
 from orchestrator.graphrag import metrics
-from orchestrator.graphrag.llm import CONFIGURE_HINT
+from orchestrator.graphrag.llm import CONFIGURE_HINT, ChatLLM
 from orchestrator.graphrag.registry import SourceEntry, SourceRegistry
 from orchestrator.graphrag.workspaces import Workspaces
 from orchestrator_client.graph_models import (
@@ -90,17 +90,20 @@ class GraphQuerier:
         failures_before = llm.failures if llm else 0
         start = time.perf_counter()
         with metrics.timed(f"query_{mode}") as outcome:
-            if wants_answer:
-                raw = await rag.aquery_llm(request.query, param)
-            else:
-                raw = await rag.aquery_data(request.query, param)
+            try:
+                if wants_answer:
+                    raw = await rag.aquery_llm(request.query, param)
+                else:
+                    raw = await rag.aquery_data(request.query, param)
+            except Exception as exc:
+                # LightRAG raises when the LLM fails to find keywords, and swallows it
+                # when the LLM fails to write the answer: the same message for both.
+                if llm is not None and llm.failures > failures_before:
+                    raise _llm_failed(llm) from exc
+                raise
             if llm is not None and llm.failures > failures_before:
                 outcome.status = "error"
-                raise DependencyUnavailable(
-                    f"The LLM ({llm.name}) failed: {llm.last_failure} The stored data is "
-                    "intact; retrieval without the LLM still works (only_context with "
-                    "keywords, or mode 'naive')."
-                )
+                raise _llm_failed(llm)
             if (
                 raw.get("status") == "failure"
                 and (raw.get("metadata") or {}).get("failure_reason") != "no_results"
@@ -176,6 +179,14 @@ class GraphQuerier:
             references=_references(known, (*entities, *relations, *chunks)),
             timings=QueryTimings(retrieval_ms=0, total_ms=0),
         )
+
+
+def _llm_failed(llm: ChatLLM) -> DependencyUnavailable:
+    return DependencyUnavailable(
+        f"{llm.last_failure} The stored data is intact; retrieval without the LLM still "
+        "works (only_context with keywords, or mode 'naive').",
+        retry_after=llm.breaker.retry_after or None,
+    )
 
 
 def _source(known: dict[str, SourceEntry], doc_id: str) -> str:

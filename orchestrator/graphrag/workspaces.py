@@ -136,6 +136,12 @@ def _use_postgres_config(config: PostgresConfig) -> None:
     ClientManager.get_config = staticmethod(get_config)
 
 
+# LightRAG keeps documents, status and caches in process-wide maps keyed by workspace name
+# (not by directory), which outlive its storages: the last Workspaces of a process to
+# close clears them, so a later one (another data dir, a restart in tests) reads its own.
+_open_workspaces = 0
+
+
 class Workspaces:
     def __init__(
         self,
@@ -152,6 +158,13 @@ class Workspaces:
         self._instances: dict[str, Any] = {}
         self._opening = asyncio.Lock()
         self._adapter: dict[str, Any] | None = None
+        self._counted = False
+
+    def _opened(self) -> None:
+        global _open_workspaces
+        if not self._counted:
+            self._counted = True
+            _open_workspaces += 1
 
     async def get(self, collection: str) -> Any:
         """The collection's LightRAG, its storages initialised."""
@@ -161,6 +174,7 @@ class Workspaces:
         async with self._opening:
             rag = self._instances.get(collection)
             if rag is None:
+                self._opened()
                 rag = await self._open(collection)
                 self._instances[collection] = rag
         return rag
@@ -220,9 +234,17 @@ class Workspaces:
         return dict(self._adapter)
 
     async def close(self) -> None:
+        global _open_workspaces
         instances, self._instances = list(self._instances.values()), {}
         for rag in instances:
             await rag.finalize_storages()
+        if self._counted:
+            self._counted = False
+            _open_workspaces -= 1
+            if _open_workspaces == 0:
+                from lightrag.kg.shared_storage import finalize_share_data
+
+                finalize_share_data()
         if self._adapter is not None:
             from orchestrator.graphrag.vector_adapter import unregister
 
