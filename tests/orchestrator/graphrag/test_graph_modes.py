@@ -31,6 +31,9 @@ from tests.orchestrator.graphrag.conftest import (
     forget_lightrag_memory,
 )
 
+# LightRAG runs with a stand-in LLM: seconds per test (`make test-fast` leaves these out).
+pytestmark = pytest.mark.slow
+
 QUESTION = "Which services depend on the Billing Database?"
 SENTENCES = {
     "The Billing Database is used by the Invoice Service.": BILLING_URL,
@@ -130,7 +133,6 @@ async def test_caller_keywords_walk_the_graph_with_no_llm_at_query_time(
     assert standin.calls == indexed_with  # no request reached any LLM
 
 
-@pytest.mark.slow  # an orchestrator with its docling child
 async def test_mix_query_through_the_mcp_server_answers_from_an_ingested_document(
     data_dir: Path, docs_dir: Path, standin: OllamaStandIn, fresh_lightrag: None
 ) -> None:

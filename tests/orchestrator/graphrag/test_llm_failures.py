@@ -35,6 +35,9 @@ from tests.orchestrator.graphrag.conftest import (
 )
 from tests.support import closed_port
 
+# LightRAG runs with a stand-in LLM: seconds per test (`make test-fast` leaves these out).
+pytestmark = pytest.mark.slow
+
 BROKEN_URL = "https://wiki.example.com/ops/relay.html"
 BROKEN_TEXT = "The Broken Relay forwards alerts to the Pager Service."
 
@@ -130,7 +133,6 @@ async def test_an_unreachable_llm_gives_a_clear_error_on_ingest_and_query(
         assert "SHIELD_OLLAMA_HOST" in message, message
 
 
-@pytest.mark.slow  # an orchestrator with its docling child
 async def test_ingest_succeeds_with_a_failing_llm_and_the_breaker_opens(
     data_dir: Path, docs_dir: Path, standin: OllamaStandIn, fresh_lightrag: None
 ) -> None:
@@ -172,7 +174,6 @@ async def test_ingest_succeeds_with_a_failing_llm_and_the_breaker_opens(
     assert naive["chunks"] == [], naive
 
 
-@pytest.mark.slow  # an orchestrator in this process
 async def test_a_query_through_the_server_with_the_llm_unreachable_names_it(
     data_dir: Path, fresh_lightrag: None
 ) -> None:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from orchestrator.graphrag.indexer import doc_statuses
 from orchestrator.graphrag.registry import doc_id_of
 from orchestrator.graphrag.service import GraphService
@@ -29,6 +31,9 @@ from tests.orchestrator.graphrag.conftest import (
     entity_sources,
     forget_lightrag_memory,
 )
+
+# LightRAG with a stand-in LLM: seconds per test (`make test-fast` leaves these out).
+pytestmark = pytest.mark.slow
 
 QUESTION = "What feeds the Billing Database?"
 OLD = "The Legacy Mainframe feeds the Billing Database."

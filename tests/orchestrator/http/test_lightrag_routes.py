@@ -36,6 +36,7 @@ async def finished(api: Api, job_id: str) -> dict[str, Any]:
     raise AssertionError(f"job {job_id} did not finish: {job}")
 
 
+@pytest.mark.slow  # runs an ingestion job (docling child)
 async def test_an_ingested_document_answers_a_naive_query(live: Api) -> None:
     text = "# Billing\n\nThe ledger service writes every invoice to the billing database."
     accepted = (await live.http.post("/ingest-async", json=markdown_doc(text))).json()
@@ -103,6 +104,7 @@ async def test_graph_modes_with_caller_keywords_need_no_llm(live: Api) -> None:
     assert answer["mode"] == "local" and answer["entities"] == []
 
 
+@pytest.mark.slow  # runs an ingestion job (docling child)
 async def test_rebuild_is_a_job_that_reindexes_what_the_workspace_holds(live: Api) -> None:
     text = "# Ops\n\nThe pager rota is kept in the ops calendar."
     accepted = (await live.http.post("/ingest-async", json=markdown_doc(text))).json()
@@ -117,6 +119,7 @@ async def test_rebuild_is_a_job_that_reindexes_what_the_workspace_holds(live: Ap
     assert status == 200 and "ops calendar" in answer["chunks"][0]["text"]
 
 
+@pytest.mark.slow  # runs an ingestion job (docling child)
 async def test_with_lightrag_off_queries_and_rebuilds_say_so(
     data_dir: Any, docs_dir: Any, local_embedder: LocalEmbedder
 ) -> None:
