@@ -17,7 +17,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 _metadata = sa.MetaData()
@@ -97,8 +97,12 @@ class SourceRegistry:
         try:
             async with engine.begin() as conn:
                 await conn.run_sync(_metadata.create_all, checkfirst=True)
-        except IntegrityError:
-            pass  # another process created the table first (PostgreSQL)
+        except (IntegrityError, ProgrammingError) as exc:
+            # Another process created the table first (PostgreSQL): a duplicate type, or
+            # "relation already exists", depending on the moment.
+            if isinstance(exc, ProgrammingError) and "already exists" not in str(exc):
+                await engine.dispose()
+                raise
         except Exception:
             await engine.dispose()
             raise

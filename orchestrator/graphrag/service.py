@@ -38,8 +38,8 @@ class GraphService:
             ChatLLM(config.llm, llm_breaker or Breaker("llm")) if config.llm is not None else None
         )
         self.cache = VectorCache()
-        self.workspaces = Workspaces(config, knowledge, self.llm, self.cache)
         self.locks = WriterLocks()
+        self.workspaces = Workspaces(config, knowledge, self.llm, self.cache, self.locks)
         self.indexer = GraphIndexer(self.workspaces, self.registry, self.locks)
         self.querier = GraphQuerier(self.workspaces, self.registry)
 
@@ -47,7 +47,7 @@ class GraphService:
         await self.registry.open()
         if self.config.postgres is not None:
             self.locks = WriterLocks(self.registry.engine)
-            self.indexer.locks = self.locks
+            self.indexer.locks = self.workspaces.locks = self.locks
 
     async def close(self) -> None:
         try:

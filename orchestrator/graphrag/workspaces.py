@@ -24,6 +24,7 @@ from orchestrator.graphrag.config import GraphConfig, PostgresConfig
 from orchestrator.graphrag.embedding import VectorCache, embedding_func
 from orchestrator.graphrag.llm import CONFIGURE_HINT, ChatLLM
 from orchestrator.graphrag.loader import load_lightrag
+from orchestrator.graphrag.locks import WriterLocks
 from orchestrator.graphrag.tokenizer import offline_tokenizer
 
 # Joins a source's chunks into the one text LightRAG enqueues; the chunker splits on it
@@ -149,8 +150,10 @@ class Workspaces:
         knowledge: KnowledgeService,
         llm: ChatLLM | None,
         cache: VectorCache,
+        locks: WriterLocks | None = None,
     ) -> None:
         self.config = config
+        self.locks = locks or WriterLocks()
         self.knowledge = knowledge
         self.llm = llm
         self.cache = cache
@@ -220,7 +223,8 @@ class Workspaces:
             kwargs["vector_storage"] = "ShieldVectorStorage"
             kwargs["vector_db_storage_cls_kwargs"] = self._adapter_kwargs()
         rag = LightRAG(**kwargs)
-        await rag.initialize_storages()
+        async with self.locks.setup():
+            await rag.initialize_storages()
         return rag
 
     def _adapter_kwargs(self) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from orchestrator.jobs.schema import jobs, metadata
@@ -86,9 +86,12 @@ class SqlBase:
         try:
             async with engine.begin() as conn:
                 await conn.run_sync(metadata.create_all, checkfirst=True)
-        except IntegrityError:
-            # Two processes creating the tables at once on PostgreSQL: the other one won.
-            pass
+        except (IntegrityError, ProgrammingError) as exc:
+            # Two processes creating the tables at once on PostgreSQL: the other one won
+            # (a duplicate type, or "relation already exists", depending on the moment).
+            if isinstance(exc, ProgrammingError) and "already exists" not in str(exc):
+                await engine.dispose()
+                raise
         except Exception:
             await engine.dispose()
             raise

@@ -98,12 +98,14 @@ class Proc:
         return int(self.proc.returncode)
 
 
-def sql(database: str, query: str) -> list[dict[str, Any]]:
-    """The rows of a query, as dicts; in it, :'ws' is the collection's workspace and
-    :'shared' the shared entity (psql quotes them)."""
+def sql(database: str, query: str, **values: object) -> list[dict[str, Any]]:
+    """The rows of a query, as dicts. In it :'ws' is the collection's workspace, :'shared'
+    the shared entity, :'name' any other of ``values`` (psql quotes them)."""
     wrapped = f"SELECT coalesce(json_agg(t), '[]'::json) FROM ({query}) t;"  # noqa: S608
+    values = {"ws": COLLECTION, "shared": SHARED, **values}
+    variables = [arg for k, v in values.items() for arg in ("-v", f"{k}={v}")]
     out = subprocess.run(
-        [*PSQL, "-d", database, "-At", "-v", f"ws={COLLECTION}", "-v", f"shared={SHARED}"],
+        [*PSQL, "-d", database, "-At", *variables],
         input=wrapped, check=True, capture_output=True, text=True,
     )  # fmt: skip
     rows: list[dict[str, Any]] = json.loads(out.stdout)
@@ -144,30 +146,51 @@ def cluster_env(tmp_path: Path) -> Iterator[dict[str, str]]:
         )
 
 
-class LockWatch:
-    """Polls pg_locks for a session waiting on an advisory lock: proof that two workers
-    wanted the workspace's writer lock at the same moment."""
+class CreateTogether:
+    """Holds back table creation in the database (a SHARE lock on pg_type) until two
+    sessions wait for a lock, or HOLD s after the first does. The workers' first jobs then
+    open LightRAG's storage, which creates its tables, at the same moment, as happens by
+    chance when a cluster starts on a new database, not whenever their conversions end."""
+
+    HOLD = 10.0
 
     def __init__(self, database: str) -> None:
         self.database = database
-        self.waits = 0
+        self.psql = subprocess.Popen(
+            [*PSQL, "-d", database], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True
+        )
+        self._send("BEGIN; LOCK TABLE pg_catalog.pg_type IN SHARE MODE; SELECT 1;")
+        held = "SELECT 1 FROM pg_locks WHERE relation = 'pg_type'::regclass AND granted"
+        while not sql(database, held + " AND mode = 'ShareLock'"):
+            time.sleep(0.05)
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        query = "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
-        while not self._stop.is_set():
-            if sql(self.database, query):
-                self.waits += 1
-            self._stop.wait(0.05)
-
-    def __enter__(self) -> LockWatch:
+        self._thread = threading.Thread(target=self._release_when_two_wait, daemon=True)
         self._thread.start()
-        return self
 
-    def __exit__(self, *exc: object) -> None:
+    def _send(self, line: str) -> None:
+        assert self.psql.stdin is not None
+        self.psql.stdin.write(line + "\n")
+        self.psql.stdin.flush()
+
+    def _release_when_two_wait(self) -> None:
+        waiting = (
+            "SELECT pid FROM pg_stat_activity "
+            "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        deadline = time.monotonic() + 60.0
+        while len(found := sql(self.database, waiting)) < 2 and time.monotonic() < deadline:
+            if found:
+                deadline = min(deadline, time.monotonic() + self.HOLD)
+            if self._stop.wait(0.05):
+                break
+        self._send("COMMIT;")
+
+    def close(self) -> None:
         self._stop.set()
         self._thread.join()
+        assert self.psql.stdin is not None
+        self.psql.stdin.close()
+        self.psql.wait(timeout=30)
 
 
 def wait_for(proc: Proc, text: str, timeout: float = 120.0) -> None:
@@ -189,12 +212,12 @@ def test_two_workers_ingesting_one_collection_lose_no_graph_writes(
 ) -> None:
     database = cluster_env["SHIELD_DATABASE_URL"].rsplit("/", 1)[1]
     docs_dir = Path(cluster_env["SHIELD_INGEST_ROOTS"])
-    paths = {}
-    for word in WORDS:
-        paths[word] = docs_dir / f"{word.lower()}.md"
-        paths[word].write_text(document_text(word))
+    paths = {word: docs_dir / f"{word.lower()}.md" for word in WORDS}
+    for word, path in paths.items():
+        path.write_text(document_text(word))
     procs: list[Proc | HttpProcess] = []
     http = httpx.Client(timeout=30.0)
+    together: CreateTogether | None = None
     with ollama_standin() as llm:
         env = {
             **cluster_env,
@@ -212,36 +235,35 @@ def test_two_workers_ingesting_one_collection_lose_no_graph_writes(
             )
             procs.append(orchestrator)
             workers: list[Proc] = []
-            for name in ("worker-a", "worker-b"):
-                (tmp_path / name).mkdir()
-                worker = Proc(
-                    ["worker"], server_env(tmp_path / name, **env), tmp_path / f"{name}.log"
-                )
-                workers.append(worker)
-                procs.append(worker)
             orchestrator.wait_ready(timeout=90)
             http.base_url = httpx.URL(orchestrator.url)
-            for worker in workers:
+            # Started one after the other: what runs at the same time here is ingestion.
+            for name in ("worker-a", "worker-b"):
+                (tmp_path / name).mkdir()
+                log_path = tmp_path / f"{name}.log"
+                worker = Proc(["worker"], server_env(tmp_path / name, **env), log_path)
+                workers.append(worker)
+                procs.append(worker)
                 wait_for(worker, "worker ready")
 
-            with LockWatch(database) as watch:
-                ids = {}
-                for word, path in paths.items():
-                    body = {"kind": "document", "source": str(path), "collection": COLLECTION}
-                    reply = http.post("/ingest-async", json=body)
-                    assert reply.status_code == 202, reply.text
-                    ids[word] = reply.json()["job_id"]
-                jobs = {}
-                deadline = time.monotonic() + HANG
-                for word, job_id in ids.items():
-                    while True:
-                        job = http.get(f"/jobs/{job_id}", params={"wait": 5}).json()
-                        if job["status"] in {"succeeded", "failed", "cancelled"}:
-                            break
-                        assert time.monotonic() < deadline, "\n".join(
-                            [str(job), *(p.log()[-3000:] for p in procs)]
-                        )
-                    jobs[word] = job
+            together = CreateTogether(database)
+            ids = {}
+            for word, path in paths.items():
+                body = {"kind": "document", "source": str(path), "collection": COLLECTION}
+                reply = http.post("/ingest-async", json=body)
+                assert reply.status_code == 202, reply.text
+                ids[word] = reply.json()["job_id"]
+            jobs = {}
+            deadline = time.monotonic() + HANG
+            for word, job_id in ids.items():
+                while True:
+                    job = http.get(f"/jobs/{job_id}", params={"wait": 5}).json()
+                    if job["status"] in {"succeeded", "failed", "cancelled"}:
+                        break
+                    assert time.monotonic() < deadline, "\n".join(
+                        [str(job), *(p.log()[-3000:] for p in procs)]
+                    )
+                jobs[word] = job
 
             # The orchestrator has no workers and no shared vector store (no SHIELD_QDRANT_URL):
             # it cannot read LightRAG's vectors, so it refuses, saying what to set.
@@ -249,6 +271,8 @@ def test_two_workers_ingesting_one_collection_lose_no_graph_writes(
             assert reply.status_code == 503, reply.text
             assert "SHIELD_QDRANT_URL" in reply.text
         finally:
+            if together is not None:
+                together.close()
             http.close()
             codes = [proc.stop() for proc in procs]
         logs = "\n".join(p.log_path.read_text(errors="replace")[-3000:] for p in procs)
@@ -275,19 +299,21 @@ def test_two_workers_ingesting_one_collection_lose_no_graph_writes(
     assert all(by_worker.values()), {pid: len(js) for pid, js in by_worker.items()}
     first, second = by_worker.values()
     assert any(overlaps(a, b) for a in first for b in second), "the workers never overlapped"
-    print(f"jobs per worker: {[len(js) for js in by_worker.values()]}; "
-          f"advisory lock waits seen: {watch.waits}")  # fmt: skip
+    # And their LightRAG writes collided: a worker waited for the other's writer lock.
+    # A worker that found the workspace's writer lock taken says so in its log.
+    waited = "LightRAG workspace 'shared': another process is writing it; waiting"
+    assert any(waited in w.log_path.read_text(errors="replace") for w in workers), (
+        "no worker ever waited for the workspace's advisory lock"
+    )
 
     # LIGHTRAG_DOC_STATUS: every document exactly once, processed, with its chunks.
     statuses = sql(
         database,
-        "SELECT id, status, file_path, chunks_list FROM lightrag_doc_status "
-        "WHERE workspace = :'ws'",
+        "SELECT id, status, chunks_list FROM lightrag_doc_status WHERE workspace = :'ws'",
     )
-    assert len(statuses) == len(WORDS), statuses
+    assert len(statuses) == len(WORDS), statuses  # (workspace, id) is its primary key
     assert all(s["status"] == "processed" and s["chunks_list"] for s in statuses), statuses
     doc_ids = {s["id"] for s in statuses}
-    assert len(doc_ids) == len(WORDS)
     # LIGHTRAG_DOC_FULL and LIGHTRAG_DOC_CHUNKS: no document or chunk stored twice.
     full = sql(database, "SELECT id FROM lightrag_doc_full WHERE workspace = :'ws'")
     assert sorted(r["id"] for r in full) == sorted(doc_ids)
@@ -302,13 +328,11 @@ def test_two_workers_ingesting_one_collection_lose_no_graph_writes(
     assert set(chunks_of) == doc_ids
     for status in statuses:
         assert set(status["chunks_list"]) == chunks_of[status["id"]]
-    chunk_word = {}
-    for chunk in chunks:
-        found = [w for w in WORDS if f"{w} Gateway" in chunk["content"]]
-        assert len(found) == 1, chunk
-        chunk_word[chunk["id"]] = found[0]
+    # Each chunk's document, by the word it names (one each).
+    chunk_word = {c["id"]: w for c in chunks for w in WORDS if f"{w} Gateway" in c["content"]}
+    assert len(chunk_word) == len(chunks) and set(chunk_word.values()) == set(WORDS)
 
-    # lightrag_graph_nodes: every document's own entities, and the shared one once.
+    # lightrag_graph_nodes: every document's own entities, and the shared one.
     nodes = {
         row["id"]: row["properties"]
         for row in sql(
@@ -321,10 +345,8 @@ def test_two_workers_ingesting_one_collection_lose_no_graph_writes(
     # The node every worker merged into: its source_id references a chunk of EVERY
     # document. Without one writer at a time the last write would have dropped some.
     shared_sources = set(nodes[SHARED]["source_id"].split(SEP))
-    assert {chunk_word[c] for c in shared_sources if c in chunk_word} == set(WORDS), (
-        sorted(shared_sources),
-        chunk_word,
-    )
+    covered = {chunk_word[c] for c in shared_sources if c in chunk_word}
+    assert covered == set(WORDS), f"lost: {sorted(set(WORDS) - covered)}"
     for word in WORDS:
         own = {c for c, w in chunk_word.items() if w == word}
         for kind in ("Gateway", "Ledger"):
@@ -338,10 +360,7 @@ def test_two_workers_ingesting_one_collection_lose_no_graph_writes(
     assert {chunk_word[c] for c in entity_chunks[0]["chunk_ids"]} == set(WORDS)
 
     # lightrag_graph_edges: every relation of every document, each stored once.
-    edges = sql(
-        database,
-        "SELECT src_id, tgt_id FROM lightrag_graph_edges WHERE workspace = :'ws'",
-    )
+    edges = sql(database, "SELECT src_id, tgt_id FROM lightrag_graph_edges WHERE workspace = :'ws'")
     pairs = [(e["src_id"], e["tgt_id"]) for e in edges]
     assert len(pairs) == len(set(pairs)), pairs
     wanted = set().union(*(expected_relations(w) for w in WORDS))
