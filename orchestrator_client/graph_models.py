@@ -7,8 +7,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from knowledge.errors import InvalidInput
-from knowledge.validation import find_lone_surrogate
 from knowledge.vectorstore.base import check_collection_name
+from orchestrator_client.models import refuse_lone_surrogates
 
 QueryMode = Literal["naive", "local", "global", "hybrid", "mix"]
 GRAPH_MODES = ("local", "global", "hybrid", "mix")
@@ -59,13 +59,7 @@ class LightRAGQuery(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _valid_unicode(cls, data: Any) -> Any:
-        where = find_lone_surrogate(data)
-        if where is not None:
-            raise ValueError(
-                f"{where or 'the request'} is not valid Unicode: it contains a lone "
-                "surrogate code point (such as \\ud800); send proper UTF-8 text"
-            )
-        return data
+        return refuse_lone_surrogates(data)
 
     query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS)
     mode: QueryMode | None = Field(

@@ -81,21 +81,28 @@ def check_http_url(value: str, field: str = "url") -> str:
     return value
 
 
+def refuse_lone_surrogates(data: Any) -> Any:
+    """A request's raw data, unless a string in it is not valid Unicode (ValueError).
+
+    A JSON "\\ud800" escape decodes to a string that no encoder, database or engine
+    downstream can take: refuse it here, naming the field.
+    """
+    where = find_lone_surrogate(data)
+    if where is not None:
+        raise ValueError(
+            f"{where or 'the request'} is not valid Unicode: it contains a lone "
+            "surrogate code point (such as \\ud800); send proper UTF-8 text"
+        )
+    return data
+
+
 class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     @model_validator(mode="before")
     @classmethod
     def _valid_unicode(cls, data: Any) -> Any:
-        # A JSON "\\ud800" escape decodes to a string that no encoder, database or
-        # engine downstream can take: refuse it here, naming the field.
-        where = find_lone_surrogate(data)
-        if where is not None:
-            raise ValueError(
-                f"{where or 'the request'} is not valid Unicode: it contains a lone "
-                "surrogate code point (such as \\ud800); send proper UTF-8 text"
-            )
-        return data
+        return refuse_lone_surrogates(data)
 
     collection: str | None = Field(
         None, description="Collection to fill; omit for the server's default."

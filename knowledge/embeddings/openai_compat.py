@@ -14,7 +14,8 @@ from knowledge.errors import DependencyRejected
 from knowledge.redact import safe_url
 
 
-def _error_text(response: httpx.Response) -> str:
+def error_text(response: httpx.Response) -> str:
+    """The error message of an OpenAI-style (or Ollama) error body, else its start."""
     try:
         body: Any = response.json()
     except ValueError:
@@ -65,16 +66,16 @@ class OpenAIEmbedder(RemoteEmbedder):
         if response.status_code in (401, 403):
             raise DependencyRejected(
                 f"{url} refused the API key (HTTP {response.status_code}): "
-                f"{_error_text(response)}. Check SHIELD_OPENAI_API_KEY."
+                f"{error_text(response)}. Check SHIELD_OPENAI_API_KEY."
             )
         if response.status_code == 429 or response.status_code >= 500:
             raise DependencyFailure(
-                f"{url} failed (HTTP {response.status_code}): {_error_text(response)}"
+                f"{url} failed (HTTP {response.status_code}): {error_text(response)}"
             )
         if response.status_code >= 400:
             raise DependencyRejected(
                 f"{url} refused the request for model {self.model!r} "
-                f"(HTTP {response.status_code}): {_error_text(response)}. "
+                f"(HTTP {response.status_code}): {error_text(response)}. "
                 "Check SHIELD_EMBED_MODEL, and that each text fits the model's input limit."
             )
         try:

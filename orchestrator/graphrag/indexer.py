@@ -65,6 +65,28 @@ class _Tally:
         )
 
 
+def merge_reports(total: LightRAGReport | None, report: LightRAGReport) -> LightRAGReport:
+    """Two runs' reports as one (batches of a job, of a rebuild)."""
+    if total is None:
+        return report
+    failures = [*total.failures, *report.failures]
+    indexed = total.documents_indexed + report.documents_indexed
+    unchanged = total.documents_unchanged + report.documents_unchanged
+    if failures:
+        status = "partial" if indexed or unchanged else "failed"
+    else:
+        status = "indexed" if indexed else "unchanged"
+    return LightRAGReport(
+        status=status,
+        graph=report.graph,
+        documents_indexed=indexed,
+        documents_unchanged=unchanged,
+        entities=total.entities + report.entities,
+        relations=total.relations + report.relations,
+        failures=failures,
+    )
+
+
 def _fingerprint(item: SourceChunks) -> str:
     joined = SEPARATOR.join(chunk.text for chunk in item.chunks)
     digest = hashlib.sha256()

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 
 from knowledge.breakers import Breaker, DependencyFailure
+from knowledge.embeddings.openai_compat import error_text
 from knowledge.errors import DependencyRejected
 from knowledge.redact import safe_url
 from orchestrator.graphrag.config import LLMConfig
@@ -24,20 +25,6 @@ CONFIGURE_HINT = (
     "SHIELD_OPENAI_BASE_URL and SHIELD_OPENAI_API_KEY, e.g. a LiteLLM proxy), and "
     "SHIELD_LLM_MODEL."
 )
-
-
-def _error_text(response: httpx.Response) -> str:
-    try:
-        body: Any = response.json()
-    except ValueError:
-        return response.text[:300]
-    if isinstance(body, dict):
-        error = body.get("error")
-        if isinstance(error, dict):
-            return str(error.get("message", error))[:300]
-        if error:
-            return str(error)[:300]
-    return str(body)[:300]
 
 
 class ChatLLM:
@@ -109,12 +96,12 @@ class ChatLLM:
         if response.status_code >= 500 or response.status_code == 429:
             raise DependencyFailure(
                 f"The LLM ({self.name}) failed (HTTP {response.status_code}): "
-                f"{_error_text(response)}"
+                f"{error_text(response)}"
             )
         if response.status_code >= 400:
             raise DependencyRejected(
                 f"The LLM ({self.name}) refused the request (HTTP {response.status_code}): "
-                f"{_error_text(response)}. Check SHIELD_LLM_MODEL and the API key."
+                f"{error_text(response)}. Check SHIELD_LLM_MODEL and the API key."
             )
         return self._content(response)
 

@@ -12,13 +12,13 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError, ProgrammingError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from orchestrator.database import open_engine
 
 _metadata = sa.MetaData()
 sources = sa.Table(
@@ -86,27 +86,8 @@ class SourceRegistry:
         return make_url(self.url).get_backend_name() == "postgresql"
 
     async def open(self) -> None:
-        if self._engine is not None:
-            return
-        url = make_url(self.url)
-        kwargs: dict[str, Any] = {"pool_pre_ping": True}
-        if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
-            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-            kwargs["connect_args"] = {"timeout": 10}
-        engine = create_async_engine(url, **kwargs)
-        try:
-            async with engine.begin() as conn:
-                await conn.run_sync(_metadata.create_all, checkfirst=True)
-        except (IntegrityError, ProgrammingError) as exc:
-            # Another process created the table first (PostgreSQL): a duplicate type, or
-            # "relation already exists", depending on the moment.
-            if isinstance(exc, ProgrammingError) and "already exists" not in str(exc):
-                await engine.dispose()
-                raise
-        except Exception:
-            await engine.dispose()
-            raise
-        self._engine = engine
+        if self._engine is None:
+            self._engine = await open_engine(self.url, _metadata)
 
     async def close(self) -> None:
         if self._engine is not None:

@@ -11,7 +11,12 @@ from knowledge.service import KnowledgeService
 from knowledge.vectorstore.base import check_collection_name
 from orchestrator.graphrag.config import GraphConfig
 from orchestrator.graphrag.embedding import VectorCache
-from orchestrator.graphrag.indexer import GraphIndexer, SourceChunks, doc_statuses
+from orchestrator.graphrag.indexer import (
+    GraphIndexer,
+    SourceChunks,
+    doc_statuses,
+    merge_reports,
+)
 from orchestrator.graphrag.llm import ChatLLM
 from orchestrator.graphrag.locks import WriterLocks
 from orchestrator.graphrag.query import GraphQuerier
@@ -81,14 +86,15 @@ class GraphService:
         """
         entries = await self.registry.all(collection)
         rag = await self.workspaces.get(collection)
-        merged = LightRAGReport(status="unchanged", graph=self.llm is not None)
+        merged: LightRAGReport | None = None
+        failures: list[LightRAGFailure] = []
         batch = max(1, self.config.batch_sources)
         for start in range(0, len(entries), batch):
             items: list[SourceChunks] = []
             for entry in entries[start : start + batch]:
                 item = await _stored_chunks(rag, entry)
                 if item is None:
-                    merged.failures.append(
+                    failures.append(
                         LightRAGFailure(
                             source=entry.source,
                             reason="LightRAG holds no chunks of it; ingest it again",
@@ -97,10 +103,13 @@ class GraphService:
                 else:
                     items.append(item)
             report = await self.indexer.index(collection, items, force=True)
-            merged = _merge(merged, report)
+            merged = merge_reports(merged, report)
             if progress is not None:
                 await progress(min(start + batch, len(entries)), len(entries))
-        return merged
+        graph = self.llm is not None
+        missing = LightRAGReport(status="failed" if failures else "unchanged", graph=graph)
+        missing.failures.extend(failures)
+        return merge_reports(merged, missing) if merged is not None else missing
 
 
 async def _stored_chunks(rag: Any, entry: SourceEntry) -> SourceChunks | None:
@@ -122,22 +131,4 @@ async def _stored_chunks(rag: Any, entry: SourceEntry) -> SourceChunks | None:
     chunks.sort(key=lambda pair: pair[0])
     return SourceChunks(
         entry.source, entry.title, [c for _, c in chunks], entry.pages, doc_id=entry.doc_id
-    )
-
-
-def _merge(a: LightRAGReport, b: LightRAGReport) -> LightRAGReport:
-    failures = [*a.failures, *b.failures]
-    indexed = a.documents_indexed + b.documents_indexed
-    if failures:
-        status = "partial" if indexed else "failed"
-    else:
-        status = "indexed" if indexed else "unchanged"
-    return LightRAGReport(
-        status=status,
-        graph=a.graph,
-        documents_indexed=indexed,
-        documents_unchanged=a.documents_unchanged + b.documents_unchanged,
-        entities=a.entities + b.entities,
-        relations=a.relations + b.relations,
-        failures=failures,
     )

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError, ProgrammingError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from orchestrator.database import open_engine
 from orchestrator.jobs.schema import jobs, metadata
 from orchestrator_client.models import (
     Job,
@@ -21,8 +19,6 @@ from orchestrator_client.models import (
     JobStatus,
     Progress,
 )
-
-SQLITE_BUSY_TIMEOUT_MS = 10_000
 
 
 def utcnow() -> datetime:
@@ -48,16 +44,6 @@ def row_to_job(row: sa.Row[Any, *tuple[Any, ...]]) -> Job:
     )
 
 
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-    # WAL lets readers (GET /jobs) run while a worker writes; the busy timeout makes a
-    # writer wait for the lock instead of failing at once.
-    cursor = dbapi_conn.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.close()
-
-
 class SqlBase:
     def __init__(self, url: str) -> None:
         self.url = url
@@ -72,30 +58,8 @@ class SqlBase:
         return self._engine
 
     async def open(self) -> None:
-        if self._engine is not None:
-            return
-        url = make_url(self.url)
-        kwargs: dict[str, Any] = {"pool_pre_ping": True}
-        if url.get_backend_name() == "sqlite":
-            if url.database and url.database != ":memory:":
-                Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-            kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
-        engine = create_async_engine(url, **kwargs)
-        if url.get_backend_name() == "sqlite":
-            sa.event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-        try:
-            async with engine.begin() as conn:
-                await conn.run_sync(metadata.create_all, checkfirst=True)
-        except (IntegrityError, ProgrammingError) as exc:
-            # Two processes creating the tables at once on PostgreSQL: the other one won
-            # (a duplicate type, or "relation already exists", depending on the moment).
-            if isinstance(exc, ProgrammingError) and "already exists" not in str(exc):
-                await engine.dispose()
-                raise
-        except Exception:
-            await engine.dispose()
-            raise
-        self._engine = engine
+        if self._engine is None:
+            self._engine = await open_engine(self.url, metadata)
 
     async def close(self) -> None:
         if self._engine is not None:

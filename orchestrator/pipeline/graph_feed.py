@@ -12,7 +12,7 @@ import logging
 from collections.abc import Mapping, Sequence
 
 from knowledge.embeddings.base import Vector
-from orchestrator.graphrag.indexer import SourceChunks
+from orchestrator.graphrag.indexer import SourceChunks, merge_reports
 from orchestrator.graphrag.workspaces import ChunkSpec
 from orchestrator.pipeline.context import JobContext
 from orchestrator.pipeline.convert.chunking import Chunk
@@ -20,27 +20,6 @@ from orchestrator.pipeline.ingest import MAX_HEADINGS, MAX_TITLE_CHARS
 from orchestrator_client.models import LightRAGFailure, LightRAGReport
 
 log = logging.getLogger(__name__)
-
-
-def _merge(total: LightRAGReport | None, report: LightRAGReport) -> LightRAGReport:
-    if total is None:
-        return report
-    failures = [*total.failures, *report.failures]
-    indexed = total.documents_indexed + report.documents_indexed
-    unchanged = total.documents_unchanged + report.documents_unchanged
-    if failures:
-        status = "partial" if indexed or unchanged else "failed"
-    else:
-        status = "indexed" if indexed else "unchanged"
-    return LightRAGReport(
-        status=status,
-        graph=report.graph,
-        documents_indexed=indexed,
-        documents_unchanged=unchanged,
-        entities=total.entities + report.entities,
-        relations=total.relations + report.relations,
-        failures=failures,
-    )
 
 
 class GraphFeed:
@@ -101,7 +80,7 @@ class GraphFeed:
                 graph=graph.llm is not None,
                 failures=[LightRAGFailure(source=i.source, reason=reason[:500]) for i in items],
             )
-        self._report = _merge(self._report, report)
+        self._report = merge_reports(self._report, report)
 
     async def finish(self) -> LightRAGReport | None:
         await self.flush()

@@ -10,11 +10,7 @@ share a Qdrant server (SHIELD_QDRANT_URL).
 from __future__ import annotations
 
 import base64
-import os
-import signal
-import subprocess
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,8 +19,9 @@ import httpx
 import pytest
 
 from tests.documents import PHRASES, write_all
+from tests.orchestrator.cluster import Proc, cluster_environment
 from tests.sites import serve_site
-from tests.support import SHIELD, HttpProcess, server_env
+from tests.support import HttpProcess, server_env
 
 pytestmark = [
     pytest.mark.postgres,
@@ -33,77 +30,19 @@ pytestmark = [
     pytest.mark.timeout(300),  # processes start, import docling, crawl and convert
 ]
 
-PSQL = ["psql", "-h", "127.0.0.1", "-U", "postgres", "-v", "ON_ERROR_STOP=1", "-q"]
-REDIS_URL = "redis://127.0.0.1:6379/0"
 HANG = 240.0  # guards against a hang only
-
-
-class Proc:
-    """A shield-mcp subprocess in its own process group (its docling child dies with it)."""
-
-    def __init__(self, args: list[str], env: dict[str, str], log_path: Path) -> None:
-        self.log_path = log_path
-        self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(
-            [SHIELD, *args],
-            env=env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    def log(self) -> str:
-        self._log.flush()
-        return self.log_path.read_text(errors="replace")
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
-
-    def stop(self) -> int:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        self._log.close()
-        return int(self.proc.returncode)
 
 
 @pytest.fixture
 def cluster_env(tmp_path: Path) -> Iterator[dict[str, str]]:
-    """A PostgreSQL database and a Redis queue name of this test's own, removed after it."""
-    database = f"shield_dist_{uuid.uuid4().hex[:10]}"
-    queue = f"shield-test-{uuid.uuid4().hex[:10]}"
-    subprocess.run([*PSQL, "-d", "postgres", "-c", f'CREATE DATABASE "{database}"'], check=True)
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    env = {
-        "SHIELD_DATABASE_URL": f"postgresql://postgres@127.0.0.1:5432/{database}",
-        "SHIELD_QUEUE_URL": REDIS_URL,
-        "SHIELD_QUEUE_NAME": queue,
-        "SHIELD_LEASE_SECONDS": "5",  # above the longest event-loop stall (imports) here
-        "SHIELD_RETRY_BACKOFF_SECONDS": "0.2",
-        "SHIELD_SHUTDOWN_GRACE_SECONDS": "2",
-        "SHIELD_CRAWL_ALLOW_PRIVATE": "true",  # the test site runs on 127.0.0.1
-        "SHIELD_INGEST_ROOTS": str(docs),
-        "SHIELD_WORKER_CONCURRENCY": "2",
-        "SHIELD_LOG_LEVEL": "INFO",
-    }
-    try:
+    with cluster_environment(
+        tmp_path,
+        "shield_dist",
+        SHIELD_LEASE_SECONDS="5",  # above the longest event-loop stall (imports) here
+        SHIELD_CRAWL_ALLOW_PRIVATE="true",  # the test site runs on 127.0.0.1
+        SHIELD_WORKER_CONCURRENCY="2",
+    ) as env:
         yield env
-    finally:
-        import redis
-
-        client = redis.Redis.from_url(REDIS_URL)
-        client.delete(queue, f"autoclaim:{queue}:workers:{queue}")
-        client.close()
-        subprocess.run(
-            [*PSQL, "-d", "postgres", "-c", f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'],
-            check=True,
-        )
 
 
 class Cluster:

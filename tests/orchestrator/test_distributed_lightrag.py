@@ -20,12 +20,9 @@ and has no shared vector store, refuses LightRAG queries.
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -35,7 +32,8 @@ import httpx
 import pytest
 
 from tests.ollama_standin import ollama_standin
-from tests.support import SHIELD, HttpProcess, server_env
+from tests.orchestrator.cluster import PSQL, Proc, cluster_environment
+from tests.support import HttpProcess, server_env
 
 pytestmark = [
     pytest.mark.postgres,
@@ -46,8 +44,6 @@ pytestmark = [
     pytest.mark.timeout(420),
 ]
 
-PSQL = ["psql", "-h", "127.0.0.1", "-U", "postgres", "-v", "ON_ERROR_STOP=1", "-q"]
-REDIS_URL = "redis://127.0.0.1:6379/0"
 HANG = 300.0  # guards against a hang only
 COLLECTION = "shared"
 SHARED = "Billing Database"
@@ -71,33 +67,6 @@ def expected_relations(word: str) -> set[tuple[str, str]]:
     return {(min(a, b), max(a, b)) for a, b in pairs}  # stored as src_id < tgt_id
 
 
-class Proc:
-    """A shield-mcp subprocess in its own process group (its docling child dies with it)."""
-
-    def __init__(self, args: list[str], env: dict[str, str], log_path: Path) -> None:
-        self.log_path = log_path
-        self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(
-            [SHIELD, *args], env=env, stdout=self._log, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
-
-    def log(self) -> str:
-        self._log.flush()
-        return self.log_path.read_text(errors="replace")
-
-    def stop(self) -> int:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-        self._log.close()
-        return int(self.proc.returncode)
-
-
 def sql(database: str, query: str, **values: object) -> list[dict[str, Any]]:
     """The rows of a query, as dicts. In it :'ws' is the collection's workspace, :'shared'
     the shared entity, :'name' any other of ``values`` (psql quotes them)."""
@@ -114,36 +83,14 @@ def sql(database: str, query: str, **values: object) -> list[dict[str, Any]]:
 
 @pytest.fixture
 def cluster_env(tmp_path: Path) -> Iterator[dict[str, str]]:
-    """A PostgreSQL database and a Redis queue name of this test's own, removed after it."""
-    database = f"shield_lrag_{uuid.uuid4().hex[:10]}"
-    queue = f"shield-test-{uuid.uuid4().hex[:10]}"
-    subprocess.run([*PSQL, "-d", "postgres", "-c", f'CREATE DATABASE "{database}"'], check=True)
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    env = {
-        "SHIELD_DATABASE_URL": f"postgresql://postgres@127.0.0.1:5432/{database}",
-        "SHIELD_QUEUE_URL": REDIS_URL,
-        "SHIELD_QUEUE_NAME": queue,
-        "SHIELD_LEASE_SECONDS": "10",  # above the longest event-loop stall (imports) here
-        "SHIELD_RETRY_BACKOFF_SECONDS": "0.2",
-        "SHIELD_SHUTDOWN_GRACE_SECONDS": "2",
-        "SHIELD_INGEST_ROOTS": str(docs),
-        "SHIELD_WORKER_CONCURRENCY": "3",
-        "SHIELD_LIGHTRAG": "true",
-        "SHIELD_LOG_LEVEL": "INFO",
-    }
-    try:
+    with cluster_environment(
+        tmp_path,
+        "shield_lrag",
+        SHIELD_LEASE_SECONDS="10",  # above the longest event-loop stall (imports) here
+        SHIELD_WORKER_CONCURRENCY="3",
+        SHIELD_LIGHTRAG="true",
+    ) as env:
         yield env
-    finally:
-        import redis
-
-        client = redis.Redis.from_url(REDIS_URL)
-        client.delete(queue, f"autoclaim:{queue}:workers:{queue}")
-        client.close()
-        subprocess.run(
-            [*PSQL, "-d", "postgres", "-c", f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'],
-            check=True,
-        )
 
 
 class CreateTogether:
