@@ -100,10 +100,10 @@ class OrchestratorSettings(KnowledgeSettings):
         description="Where LightRAG keeps documents, status and graph: files in data_dir, or "
         "PostgreSQL (SHIELD_DATABASE_URL); auto = PostgreSQL when the job store is.",
     )
-    lightrag_vectors: Literal["auto", "nano", "store"] = Field(
-        "auto",
-        description="LightRAG's vectors: its NanoVectorDB files, or the project's vector store "
-        "(qdrant-edge, or the Qdrant server); auto = the store when SHIELD_QDRANT_URL is set.",
+    lightrag_vectors: Literal["nano", "store"] = Field(
+        "store",
+        description="LightRAG's vectors: the project's vector store (qdrant-edge, or the "
+        "Qdrant server), or LightRAG's NanoVectorDB files (measured slower as they grow).",
     )
     llm: Literal["none", "ollama", "openai"] = Field(
         "none", description="LLM for entity extraction and answers; none = retrieval only."

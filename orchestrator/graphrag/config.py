@@ -38,9 +38,11 @@ class GraphConfig:
     # Documents, status and graph: files, or PostgreSQL tables shared by every process.
     postgres: PostgresConfig | None = None
     # Vectors: NanoVectorDB files, or the project's vector store through an adapter.
-    vectors: Literal["nano", "store"] = "nano"
+    vectors: Literal["nano", "store"] = "store"
     llm: LLMConfig | None = None
     # The job database: the registry of sources (what each LightRAG document is).
     registry_url: str = "sqlite+aiosqlite:///:memory:"
-    # Sources indexed in one LightRAG pipeline run (one flush of its storages).
+    # Sources indexed in one LightRAG pipeline run. LightRAG 1.5.7 still flushes its
+    # storages once per document (measured); a batch saves the per-run set-up and keeps a
+    # crawl's pending vectors bounded.
     batch_sources: int = 32

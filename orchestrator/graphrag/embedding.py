@@ -3,8 +3,9 @@
 An ingestion job embeds each new chunk once for Qdrant; LightRAG then asks for the same
 texts. ``VectorCache`` holds what the job embedded (by content hash, the hash the point
 ids use) while the job feeds LightRAG, so the second index costs no embedding. Misses
-(a chunk Qdrant already had, LightRAG's entity and relation descriptions, queries) go to
-the embedder, which is behind the same breakers as every other embedding call.
+(a chunk Qdrant already had, LightRAG's entity and relation descriptions) go to the
+embedder, and questions to its query cache; it is behind the same breakers as every other
+embedding call.
 """
 
 from __future__ import annotations
@@ -73,8 +74,12 @@ def embedding_func(embedder: Embedder, cache: VectorCache, dimension: int) -> An
     import numpy as np
     from lightrag.utils import EmbeddingFunc
 
-    async def embed(texts: list[str], **_: Any) -> Any:
-        vectors = await embed_texts(embedder, cache, list(texts))
+    async def embed(texts: list[str], context: str | None = None, **_: Any) -> Any:
+        if context == "query" and len(texts) == 1:
+            # A question: through the embedder's query cache, as qdrant_find's are.
+            vectors = [await embedder.embed_query(texts[0])]
+        else:
+            vectors = await embed_texts(embedder, cache, list(texts))
         return np.asarray(vectors, dtype=np.float32).reshape(len(texts), dimension)
 
     return EmbeddingFunc(
@@ -82,4 +87,5 @@ def embedding_func(embedder: Embedder, cache: VectorCache, dimension: int) -> An
         func=embed,
         max_token_size=MAX_TOKEN_SIZE,
         model_name=f"{embedder.provider}-{embedder.model}",
+        supports_asymmetric=True,  # so LightRAG says which texts are questions
     )

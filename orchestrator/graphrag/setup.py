@@ -10,16 +10,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Literal
 
 from sqlalchemy.engine import make_url
 
 from orchestrator.graphrag.config import DEFAULT_LLM_MODELS, GraphConfig, LLMConfig, PostgresConfig
 from orchestrator.graphrag.loader import LightRAGConfigError, check_environment
 from orchestrator.settings import OrchestratorSettings
-
-# Measured (benchmarks/lightrag, docs/ARCHITECTURE.md): the embedded default's vectors.
-EMBEDDED_VECTORS: Literal["nano", "store"] = "nano"
 
 
 def _postgres(url: str) -> PostgresConfig:
@@ -68,11 +64,7 @@ def graph_config(
             "SHIELD_LIGHTRAG_STORAGE=postgres needs SHIELD_DATABASE_URL=postgresql://…: "
             "LightRAG's tables go in the job database."
         )
-    vectors: Literal["nano", "store"]
-    if settings.lightrag_vectors == "auto":
-        vectors = "store" if settings.qdrant_url else EMBEDDED_VECTORS
-    else:
-        vectors = settings.lightrag_vectors
+    vectors = settings.lightrag_vectors
     return GraphConfig(
         working_dir=settings.data_dir / "lightrag",
         postgres=_postgres(database) if storage == "postgres" and database else None,
