@@ -40,6 +40,7 @@ test-fast: install
 bench: install
 	$(PY) -m benchmarks.search.run
 	$(PY) -m benchmarks.ingestion.run
+	$(PY) -m benchmarks.lightrag.run
 
 clean:
 	rm -rf $(VENV) .bench .mypy_cache .ruff_cache .pytest_cache

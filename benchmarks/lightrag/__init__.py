@@ -1,0 +1,1 @@
+"""LightRAG benchmarks: storage choice, query latency per mode, ingestion cost, memory."""
