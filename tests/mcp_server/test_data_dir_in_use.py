@@ -19,7 +19,14 @@ from tests.support import SHIELD, free_port, server_env
 
 pytestmark = pytest.mark.slow  # server processes
 
-TOOLS = {"qdrant_store", "qdrant_find", "crawl_web", "ingest_doc", "get_job_status"}
+TOOLS = {
+    "qdrant_store",
+    "qdrant_find",
+    "crawl_web",
+    "ingest_doc",
+    "get_job_status",
+    "lightrag_query",
+}
 
 
 @pytest.fixture

@@ -58,6 +58,7 @@ def test_tools_list_loads_no_model_and_no_heavy_library(data_dir: Path) -> None:
         "crawl_web",
         "get_job_status",
         "ingest_doc",
+        "lightrag_query",
         "qdrant_find",
         "qdrant_store",
     ]

@@ -44,7 +44,14 @@ async def call(session: ClientSession, tool: str, args: dict[str, Any]) -> Any:
 async def test_store_and_find_survive_a_restart(data_dir: Path) -> None:
     async with stdio_session(data_dir) as session:
         names = {t.name for t in (await session.list_tools()).tools}
-        assert names == {"qdrant_store", "qdrant_find", "crawl_web", "ingest_doc", "get_job_status"}
+        assert names == {
+            "qdrant_store",
+            "qdrant_find",
+            "crawl_web",
+            "ingest_doc",
+            "get_job_status",
+            "lightrag_query",
+        }
         stored = await call(
             session,
             "qdrant_store",
