@@ -68,6 +68,7 @@ def _probe(cwd: Path, guarded: bool) -> dict[str, object]:
     return result
 
 
+@pytest.mark.slow  # fresh interpreters import LightRAG (`make test-fast` leaves it out)
 def test_a_hostile_dotenv_in_the_working_directory_changes_nothing(tmp_path: Path) -> None:
     (tmp_path / ".env").write_text("".join(f"{k}={v}\n" for k, v in HOSTILE_ENV.items()))
     # Without the guard, LightRAG's import reads it: this is the trap.
@@ -92,6 +93,7 @@ def test_lightrag_workspace_variables_are_refused_at_start() -> None:
     assert "one per collection" in message
 
 
+@pytest.mark.slow  # fresh interpreters import LightRAG (`make test-fast` leaves it out)
 def test_nothing_is_pip_installed_at_run_time() -> None:
     """The backends we load ask pipmaster for packages at import; its installers are
     disabled first (one that ran would raise and fail the load), and stay disabled."""

@@ -23,7 +23,8 @@ from orchestrator.graphrag.service import GraphService
 from orchestrator.graphrag.workspaces import ChunkSpec
 from orchestrator_client.graph_models import LightRAGQuery
 
-pytestmark = pytest.mark.postgres
+# LightRAG creates its tables in a new database (`make test-fast` leaves it out).
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 PSQL = ["psql", "-h", "127.0.0.1", "-U", "postgres", "-v", "ON_ERROR_STOP=1", "-qtA"]
 

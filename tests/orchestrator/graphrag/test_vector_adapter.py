@@ -261,6 +261,7 @@ async def test_another_embedding_model_is_refused_not_mixed(
 # -- through LightRAG ----------------------------------------------------------------------
 
 
+@pytest.mark.slow  # a whole LightRAG pipeline (`make test-fast` leaves it out)
 async def test_lightrag_stores_chunks_in_our_store_and_finds_the_right_one(
     store: Any, embedding: CountingEmbedding, tmp_path: Path, workspace: str
 ) -> None:
@@ -288,6 +289,7 @@ async def test_lightrag_stores_chunks_in_our_store_and_finds_the_right_one(
         await rag.finalize_storages()
 
 
+@pytest.mark.slow  # a whole LightRAG pipeline (`make test-fast` leaves it out)
 async def test_deleting_a_document_removes_its_chunks_from_our_store(
     store: Any, embedding: CountingEmbedding, tmp_path: Path, workspace: str
 ) -> None:
@@ -315,6 +317,7 @@ async def test_deleting_a_document_removes_its_chunks_from_our_store(
         await rag.finalize_storages()
 
 
+@pytest.mark.slow  # a whole LightRAG pipeline (`make test-fast` leaves it out)
 async def test_chunks_survive_closing_the_store_and_a_new_lightrag(
     embedding: CountingEmbedding, tmp_path: Path, workspace: str
 ) -> None:

@@ -52,6 +52,7 @@ async def test_an_ingested_document_answers_a_naive_query(live: Api) -> None:
     assert answer["timings"]["retrieval_ms"] > 0
 
 
+@pytest.mark.slow  # an orchestrator per case (`make test-fast` keeps the two below)
 @pytest.mark.parametrize(
     ("body", "expected"),
     [
