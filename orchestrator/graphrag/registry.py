@@ -15,7 +15,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from orchestrator.database import open_engine
@@ -80,10 +79,6 @@ class SourceRegistry:
         if self._engine is None:
             raise RuntimeError("the LightRAG source registry is not open")
         return self._engine
-
-    @property
-    def is_postgres(self) -> bool:
-        return make_url(self.url).get_backend_name() == "postgresql"
 
     async def open(self) -> None:
         if self._engine is None:

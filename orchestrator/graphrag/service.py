@@ -74,9 +74,7 @@ class GraphService:
         return await self.indexer.index(collection, items, vectors)
 
     async def query(self, request: LightRAGQuery) -> LightRAGAnswer:
-        collection = self.collection(request.collection)
-        self.querier.mode_for(request)  # refuse before opening anything
-        return await self.querier.query(request, collection)
+        return await self.querier.query(request, self.collection(request.collection))
 
     async def rebuild(self, collection: str, progress: Progress | None = None) -> LightRAGReport:
         """Index every source of the collection again (with an LLM: its graph too).

@@ -30,10 +30,6 @@ class GraphFeed:
         self._vectors: dict[str, Vector] = {}
         self._report: LightRAGReport | None = None
 
-    @property
-    def enabled(self) -> bool:
-        return self.ctx.graph is not None
-
     async def add(
         self,
         source: str,
