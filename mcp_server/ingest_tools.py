@@ -33,13 +33,24 @@ _HINTS = {
 
 
 def _accepted(accepted: JobAccepted) -> JobAcceptedOutput:
+    follow = (
+        f"Call get_job_status with job_id {accepted.job_id!r} to follow it, then search "
+        "with qdrant_find once it succeeded."
+    )
+    if accepted.reused:
+        hint = (
+            f"The same request is already {accepted.status.value} as job "
+            f"{accepted.job_id!r}; no second job was started. {follow}"
+        )
+    else:
+        hint = f"Accepted; it runs in the background. {follow}"
     return JobAcceptedOutput(
         job_id=accepted.job_id,
         status=accepted.status.value,
         track_url=accepted.track_url,
         events_url=accepted.events_url,
-        hint=f"Accepted; it runs in the background. Call get_job_status with job_id "
-        f"{accepted.job_id!r} to follow it, then search with qdrant_find once it succeeded.",
+        reused=accepted.reused,
+        hint=hint,
     )
 
 

@@ -47,9 +47,16 @@ class FindOutput(BaseModel):
 
 class JobAcceptedOutput(BaseModel):
     job_id: str
-    status: str = Field(description="'queued': the work runs in the background.")
+    status: str = Field(
+        description="'queued': the work runs in the background (a reused job may be 'running')."
+    )
     track_url: str = Field(description="The orchestrator's URL for this job.")
     events_url: str = Field(description="Server-sent events of this job's progress.")
+    reused: bool = Field(
+        default=False,
+        description="True: the same request was already queued or running, so no second "
+        "job was started; this is that job.",
+    )
     hint: str
 
 

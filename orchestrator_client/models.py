@@ -289,6 +289,12 @@ class JobAccepted(BaseModel):
     status: JobStatus = JobStatus.queued
     track_url: str = Field(description="GET it for the job's state (add ?wait=N to long-poll).")
     events_url: str = Field(description="GET it for a server-sent event stream of the job.")
+    reused: bool = Field(
+        default=False,
+        description="True when no new job was made: the same Idempotency-Key was used before, "
+        "or (sent without a key) an identical request is still queued or running. "
+        "This is that job.",
+    )
 
 
 class JobPage(BaseModel):

@@ -53,19 +53,30 @@ def register_lightrag_routes(
         dependencies=secured,
         summary="Index a collection's sources in LightRAG again (a job)",
         tags=["lightrag"],
-        responses={**auth_errors, **_errors(409, 422, 503)},
+        responses={
+            200: {
+                "model": JobAccepted,
+                "description": "A rebuild of this collection is still queued or running: "
+                "that job (reused: true), no new one.",
+            },
+            **auth_errors,
+            **_errors(409, 422, 503),
+        },
     )
     async def lightrag_rebuild(
         request: Annotated[RebuildRequest, Body()], response: Response
     ) -> JobAccepted:
         """With an LLM configured after ingestion, this builds the graph of what is
         already stored. Answers at once with the job to follow."""
-        job, _ = await jobs.submit(request)
+        job, created = await jobs.submit(request)
         track_url = f"/jobs/{job.job_id}"
         response.headers["Location"] = track_url
+        if not created:
+            response.status_code = 200
         return JobAccepted(
             job_id=job.job_id,
             status=job.status,
             track_url=track_url,
             events_url=f"{track_url}/events",
+            reused=not created,
         )

@@ -80,7 +80,8 @@ def register_routes(
         responses={
             200: {
                 "model": JobAccepted,
-                "description": "A repeated request with the same Idempotency-Key: that job.",
+                "description": "A repeated Idempotency-Key, or a request identical to a job still "
+                "queued or running: that job (reused: true), no new one.",
             },
             **auth_errors,
             **_errors(409, 413, 422, 503),
@@ -109,6 +110,7 @@ def register_routes(
             status=job.status,
             track_url=track_url,
             events_url=f"{track_url}/events",
+            reused=not created,
         )
 
     @app.get(

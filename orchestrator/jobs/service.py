@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import weakref
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -83,6 +84,18 @@ def check_key(key: str | None) -> str | None:
     return key
 
 
+# One lock per request hash while a submit of it is in flight (entries vanish with their
+# last holder).
+_twin_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+
+def _twin_lock(digest: str) -> asyncio.Lock:
+    lock = _twin_locks.get(digest)
+    if lock is None:
+        lock = _twin_locks[digest] = asyncio.Lock()
+    return lock
+
+
 class JobService:
     def __init__(
         self,
@@ -102,6 +115,9 @@ class JobService:
     async def submit(
         self, request: JobRequest, *, idempotency_key: str | None = None
     ) -> tuple[Job, bool]:
+        """The job and whether it is new. Not new: the same Idempotency-Key was used
+        before, or (without a key) an identical request (same kind, source, collection and
+        options) is still queued or running."""
         key = check_key(idempotency_key)
         payload = request.model_dump(mode="json")
         digest = request_hash(payload)
@@ -109,12 +125,22 @@ class JobService:
             found = await self.store.by_key(key)
             if found is not None:
                 return self._same_request(key, digest, *found), False
-        await self._validate(request)
-        new = NewJob(JobKind(request.kind), payload, public_request(payload), digest, key)
-        try:
-            job = await self.store.create(new)
-        except DuplicateKey as dup:  # the same key submitted twice at the same moment
-            return self._same_request(key or "", digest, dup.existing, dup.request_hash), False
+        kind = JobKind(request.kind)
+        # An assistant whose call timed out retries it: the same request while the first is
+        # still queued or running gets that job, not a second crawl of the same site. The
+        # lock closes the gap between looking and storing for requests in this process.
+        # With a key the caller keeps its own idempotency: a new key is a new job.
+        async with _twin_lock(digest):
+            twin = None if key is not None else await self.store.active_twin(kind, digest)
+            if twin is not None:
+                log.info("job %s: an identical request came again; answering with it", twin.job_id)
+                return twin, False
+            await self._validate(request)
+            new = NewJob(kind, payload, public_request(payload), digest, key)
+            try:
+                job = await self.store.create(new)
+            except DuplicateKey as dup:  # the same key submitted twice at the same moment
+                return self._same_request(key or "", digest, dup.existing, dup.request_hash), False
         try:
             await self.queue.enqueue(job.job_id)
         except Exception as exc:

@@ -112,6 +112,24 @@ class JobStore(SqlBase):
             ).first()
         return None if row is None else (row_to_job(row), row._mapping["request_hash"])
 
+    async def active_twin(self, kind: JobKind, request_hash: str) -> Job | None:
+        """The oldest queued or running job (not being cancelled) made from the same request."""
+        query = (
+            sa.select(*PUBLIC_COLUMNS)
+            .where(
+                # The (status, created_at) index narrows this to the few live jobs.
+                jobs.c.status.in_([JobStatus.queued.value, JobStatus.running.value]),
+                jobs.c.kind == kind.value,
+                jobs.c.request_hash == request_hash,
+                jobs.c.cancel_requested.is_(False),
+            )
+            .order_by(jobs.c.created_at, jobs.c.id)
+            .limit(1)
+        )
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(query)).first()
+        return None if row is None else row_to_job(row)
+
     async def get(self, job_id: str) -> Job | None:
         if not is_job_id(job_id):
             return None

@@ -7,6 +7,7 @@ API a separate orchestrator would serve.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import subprocess
 import uuid
@@ -74,6 +75,33 @@ async def test_uploaded_content_is_ingested_and_reingesting_skips_it(
     assert redone["result"]["chunks_skipped_unchanged"] == stored
     found = await call(ingest_client, "qdrant_find", query=PHRASES["docx"], limit=1)
     assert PHRASES["docx"] in found["results"][0]["text"]
+
+
+@END_TO_END
+async def test_a_retried_call_gets_the_running_job_not_a_second_one(
+    ingest_client: Client, tmp_path: Path
+) -> None:
+    path = write_all(tmp_path / "retry")["docx"]
+    content = base64.b64encode(path.read_bytes()).decode()
+    # An assistant whose first call timed out sends it again, maybe twice, at once.
+    answers = await asyncio.gather(
+        *(
+            call(ingest_client, "ingest_doc", content_base64=content, filename="retry.docx")
+            for _ in range(3)
+        )
+    )
+    assert len({a["job_id"] for a in answers}) == 1
+    assert sorted(a["reused"] for a in answers) == [False, True, True]
+    reused = next(a for a in answers if a["reused"])
+    assert "no second job was started" in reused["hint"]
+    done = await wait_for_job(ingest_client, answers[0]["job_id"])
+    assert done["status"] == "succeeded", done
+    found = await call(ingest_client, "qdrant_find", query=PHRASES["docx"], limit=5)
+    assert sum(PHRASES["docx"] in hit["text"] for hit in found["results"]) == 1
+    # Once it finished, the same request is new work again (it re-checks the source).
+    later = await call(ingest_client, "ingest_doc", content_base64=content, filename="retry.docx")
+    assert not later["reused"] and later["job_id"] != answers[0]["job_id"]
+    await wait_for_job(ingest_client, later["job_id"])
 
 
 @END_TO_END

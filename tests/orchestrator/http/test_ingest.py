@@ -31,6 +31,7 @@ async def test_accepts_with_202_location_and_tracking_urls(idle: Api) -> None:
         "status": "queued",
         "track_url": f"/jobs/{job_id}",
         "events_url": f"/jobs/{job_id}/events",
+        "reused": False,
     }
     assert response.headers["location"] == f"/jobs/{job_id}"
     # The job is stored as accepted: the Location answers with it.
@@ -54,14 +55,25 @@ async def test_a_repeated_idempotency_key_returns_the_same_job_with_200(idle: Ap
     again = await idle.http.post("/ingest-async", json=crawl(), headers=headers)
     assert first.status_code == 202
     assert again.status_code == 200
-    assert again.json() == first.json()
+    assert again.json() == {**first.json(), "reused": True}
     assert again.headers["location"] == first.headers["location"]
     listed = (await idle.http.get("/jobs")).json()["jobs"]
     assert [job["job_id"] for job in listed] == [first.json()["job_id"]]
-    # Without a key, the same request is new work.
-    other = await idle.http.post("/ingest-async", json=crawl())
+    # Another key is new work, even for the same request: the caller keeps its own
+    # idempotency.
+    other = await idle.http.post("/ingest-async", json=crawl(), headers={"Idempotency-Key": "2"})
     assert other.status_code == 202
     assert other.json()["job_id"] != first.json()["job_id"]
+
+
+async def test_the_same_request_while_its_job_is_queued_is_that_job_with_200(idle: Api) -> None:
+    first = await idle.http.post("/ingest-async", json=crawl(max_pages=2))
+    retried = await idle.http.post("/ingest-async", json=crawl(max_pages=2))
+    assert (first.status_code, retried.status_code) == (202, 200)
+    assert retried.json() == {**first.json(), "reused": True}
+    other = await idle.http.post("/ingest-async", json=crawl(max_pages=3))
+    assert other.status_code == 202 and other.json()["job_id"] != first.json()["job_id"]
+    assert len((await idle.http.get("/jobs")).json()["jobs"]) == 2
 
 
 async def test_an_idempotency_key_reused_for_other_work_is_a_conflict(idle: Api) -> None:

@@ -89,12 +89,46 @@ async def test_idempotency_key_returns_the_same_job(idle: OrchestratorRuntime) -
         await idle.jobs.submit(text_request("different"), idempotency_key="key-1")
     other, created_other = await idle.jobs.submit(text_request("same"), idempotency_key="key-2")
     assert created_other and other.job_id != first.job_id
-    # Without a key the same request is new work each time.
-    a, _ = await idle.jobs.submit(text_request("same"))
-    b, _ = await idle.jobs.submit(text_request("same"))
-    assert a.job_id != b.job_id
+    # Without a key, the same request while a job of it is still queued is that job.
+    a, created_a = await idle.jobs.submit(text_request("same"))
+    assert not created_a and a.job_id == first.job_id
     with pytest.raises(InvalidInput, match="Idempotency-Key"):
         await idle.jobs.submit(text_request("same"), idempotency_key="x" * 300)
+
+
+async def test_a_retried_request_gets_the_job_still_queued_or_running(
+    idle: OrchestratorRuntime,
+) -> None:
+    store, jobs = idle.store, idle.jobs
+    first, created = await jobs.submit(text_request("retried"))
+    again, created_again = await jobs.submit(text_request("retried"))
+    assert created and not created_again and again.job_id == first.job_id
+    # Any difference in source, collection or options is other work.
+    other_options, new_options = await jobs.submit(text_request("retried", metadata={"a": "b"}))
+    assert new_options and other_options.job_id != first.job_id
+    # Running: still that job. The worker's claim is what makes it running.
+    assert await store.claim(first.job_id, "w1", 30) is not None
+    running, created_running = await jobs.submit(text_request("retried"))
+    assert not created_running and running.job_id == first.job_id
+    assert running.status is JobStatus.running
+    # Being cancelled, or finished: a new request is new work.
+    await jobs.cancel(first.job_id)
+    after_cancel, created_after_cancel = await jobs.submit(text_request("retried"))
+    assert created_after_cancel and after_cancel.job_id != first.job_id
+    assert await store.claim(after_cancel.job_id, "w1", 30) is not None
+    assert await store.finish(after_cancel.job_id, "w1", JobStatus.succeeded)
+    later, created_later = await jobs.submit(text_request("retried"))
+    assert created_later and later.job_id not in (first.job_id, after_cancel.job_id)
+
+
+async def test_identical_requests_at_the_same_moment_make_one_job(
+    idle: OrchestratorRuntime,
+) -> None:
+    results = await asyncio.gather(*(idle.jobs.submit(text_request("burst")) for _ in range(8)))
+    assert len({job.job_id for job, _ in results}) == 1
+    assert sum(created for _, created in results) == 1
+    page = await idle.jobs.list(status=JobStatus.queued, limit=100)
+    assert sum(1 for job in page.jobs if job.job_id == results[0][0].job_id) == 1
 
 
 async def test_concurrent_submits_with_one_key_make_one_job(idle: OrchestratorRuntime) -> None:
