@@ -25,7 +25,8 @@ from orchestrator.jobs.progress import ProgressWriter
 from orchestrator.jobs.retry import backoff_delay, error_of
 from orchestrator.jobs.store import ClaimedJob, JobStore
 from orchestrator.pipeline.config import PipelineConfig
-from orchestrator.pipeline.context import JobContext
+from orchestrator.pipeline.context import SOURCE_LOCKS, JobContext
+from orchestrator.shared_locks import SharedLocks
 from orchestrator_client.models import (
     AnyJobRequest,
     JobError,
@@ -125,6 +126,7 @@ class JobExecution:
             report=self.progress.report,
             cancel_requested=self.lease.cancel_requested,
             graph=self.graph,
+            source_locks=SharedLocks(SOURCE_LOCKS, self.store.engine),
         )
         while True:
             try:

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from knowledge.service import KnowledgeService
 from orchestrator.errors import JobCancelled
 from orchestrator.pipeline.config import PipelineConfig
+from orchestrator.shared_locks import SharedLocks
 from orchestrator_client.models import Progress
 
 if TYPE_CHECKING:  # docling lives behind the converter; importing it here would be slow
     from orchestrator.graphrag.service import GraphService
     from orchestrator.pipeline.convert.converter import Converter
+
+# The namespace of the locks that serialise jobs storing one source (pipeline/ingest.py).
+SOURCE_LOCKS = "source"
 
 
 @dataclass
@@ -29,6 +33,9 @@ class JobContext:
     cancel_requested: Callable[[], Awaitable[bool]]
     # LightRAG, fed by ingestion jobs; None when it is off (SHIELD_LIGHTRAG=false).
     graph: GraphService | None = None
+    # Serialise jobs storing the same source; across processes when given the PostgreSQL
+    # job store's engine (the distributed layout).
+    source_locks: SharedLocks = field(default_factory=lambda: SharedLocks(SOURCE_LOCKS))
 
     async def checkpoint(self) -> None:
         """Call between units of work (pages, documents, batches): stops a cancelled job."""

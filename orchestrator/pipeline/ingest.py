@@ -8,8 +8,6 @@ request whose metadata uses one of them, so nothing is silently overwritten.
 
 from __future__ import annotations
 
-import asyncio
-import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -45,24 +43,15 @@ MAX_HEADINGS = 16
 # cancel request or a progress update is never far away.
 BATCH = 64
 
-# One lock per (event loop, collection, source) while some job uses it: two jobs storing the
-# same source at once must not interleave, or the one finishing last deletes the other's
-# fresh passages as "stale" (and keeps a list of ids the other already deleted). Weak
-# values: an entry lives only as long as a job holds or awaits its lock. This serialises
-# jobs within one process only; workers in other processes can still race (see
-# docs/ARCHITECTURE.md).
-_SourceKey = tuple[asyncio.AbstractEventLoop, str, str]
-_source_locks: weakref.WeakValueDictionary[_SourceKey, asyncio.Lock] = weakref.WeakValueDictionary()
+# Two jobs storing the same source into the same collection at once must not interleave,
+# or the one finishing last deletes the other's fresh passages as "stale" (and keeps a list
+# of ids the other already deleted). They take turns on a lock named after both: within the
+# process, and across worker processes when the job store is PostgreSQL
+# (``ctx.source_locks``, see orchestrator/shared_locks.py).
 
 
-def source_lock(collection: str, source: str) -> asyncio.Lock:
-    """The lock that serialises storing ``source`` into ``collection`` in this event loop."""
-    key = (asyncio.get_running_loop(), collection, source)
-    lock = _source_locks.get(key)
-    if lock is None:
-        lock = asyncio.Lock()
-        _source_locks[key] = lock
-    return lock
+def source_lock_name(collection: str, source: str) -> str:
+    return f"{collection}\x00{source}"
 
 
 @dataclass(frozen=True)
@@ -120,15 +109,18 @@ async def ingest_chunks(
     cancelled half-way leaves the old version searchable rather than half of each.
     ``report_progress`` off lets a caller that ingests many sources (a crawl) report its
     own progress instead of an "embedding" stage per page. Jobs storing the same source in
-    the same collection take turns (``source_lock``), so the last to finish wins whole.
+    the same collection take turns (``ctx.source_locks``, across worker processes too), so
+    the last to finish wins whole.
     ``then`` runs under that lock once the chunks are stored (LightRAG takes the same
     version as Qdrant).
     """
-    lock = source_lock(collection or ctx.service.default_collection, source)
-    if lock.locked() and report_progress:
-        # Another job is storing this very source: say so, or the job looks stuck.
-        await ctx.report(Progress(stage="waiting", done=0, total=1))
-    async with lock:
+
+    async def waiting(_across_processes: bool) -> None:
+        if report_progress:  # another job stores this very source: say so, or it looks stuck
+            await ctx.report(Progress(stage="waiting", done=0, total=1))
+
+    name = source_lock_name(collection or ctx.service.default_collection, source)
+    async with ctx.source_locks.hold(name, on_wait=waiting):
         documents = chunk_documents(ctx, chunks, source=source, title=title, metadata=metadata)
         counts = await _store(
             ctx,

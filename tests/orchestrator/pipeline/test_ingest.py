@@ -12,9 +12,10 @@ import pytest
 from knowledge.service import Document, KnowledgeService
 from knowledge.validation import check_metadata
 from orchestrator.errors import JobCancelled
-from orchestrator.pipeline.context import JobContext
+from orchestrator.pipeline.context import SOURCE_LOCKS, JobContext
 from orchestrator.pipeline.convert.chunking import Chunk
-from orchestrator.pipeline.ingest import BATCH, MAX_TITLE_CHARS, _source_locks, ingest_chunks
+from orchestrator.pipeline.ingest import BATCH, MAX_TITLE_CHARS, ingest_chunks
+from orchestrator.shared_locks import held_names
 from orchestrator_client.models import Progress
 
 MakeContext = Callable[..., tuple[JobContext, Any]]
@@ -170,7 +171,7 @@ async def test_source_locks_are_dropped_when_no_job_uses_them(make_context: Make
     ctx, _ = make_context()
     await ingest_chunks(ctx, _chunks(2), collection=None, source="gone", title=None, metadata={})
     gc.collect()
-    assert not [key for key in _source_locks if key[2] == "gone"]
+    assert not [name for name in held_names(SOURCE_LOCKS) if name.endswith("\x00gone")]
 
 
 async def test_metadata_at_the_request_limits_plus_the_pipelines_keys_is_stored(
