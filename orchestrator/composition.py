@@ -20,6 +20,7 @@ from orchestrator.graphrag.config import GraphConfig
 from orchestrator.graphrag.service import GraphService
 from orchestrator.graphrag.setup import graph_config, query_unavailable
 from orchestrator.http.app import build_app
+from orchestrator.http.openapi import ServerBounds
 from orchestrator.jobs.execution import Runner
 from orchestrator.jobs.limits import JobLimits
 from orchestrator.jobs.queue import JobQueue
@@ -30,6 +31,7 @@ from orchestrator.pipeline.config import PipelineConfig
 from orchestrator.pipeline.convert.converter import Converter
 from orchestrator.pipeline.crawl.crawler import crawl4ai_environment
 from orchestrator.pipeline.dispatch import validate_request
+from orchestrator.pipeline.ingest import PIPELINE_KEYS
 from orchestrator.runtime import OrchestratorRuntime, Recovery
 from orchestrator.settings import OrchestratorSettings, upload_request_bytes
 
@@ -133,13 +135,21 @@ def compose_orchestrator(
         graph_unavailable=unavailable,
     )
     token = settings.orchestrator_token
+    max_body_bytes = upload_request_bytes(settings.max_upload_bytes)
     app = build_app(
         jobs,
         runtime.readiness,
         runtime.graph_service,
         max_wait_seconds=settings.max_wait_seconds,
-        max_body_bytes=upload_request_bytes(settings.max_upload_bytes),
+        max_body_bytes=max_body_bytes,
         token=token.get_secret_value() if token is not None else None,
+        bounds=ServerBounds(
+            crawl_max_pages=settings.crawl_max_pages,
+            max_upload_bytes=settings.max_upload_bytes,
+            max_body_bytes=max_body_bytes,
+            lowercase_collections=config.embedded_store,
+            reserved_metadata_keys=PIPELINE_KEYS,
+        ),
     )
     return Orchestrator(runtime, app)
 

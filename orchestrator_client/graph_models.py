@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from knowledge.errors import InvalidInput
 from knowledge.vectorstore.base import check_collection_name
-from orchestrator_client.models import refuse_lone_surrogates
+from orchestrator_client.models import CollectionName, NotBlank, refuse_lone_surrogates
 
 QueryMode = Literal["naive", "local", "global", "hybrid", "mix"]
 GRAPH_MODES = ("local", "global", "hybrid", "mix")
@@ -17,18 +17,20 @@ MAX_KEYWORDS = 32
 MAX_KEYWORD_CHARS = 200
 MAX_TOP_K = 200
 
+Keyword = Annotated[NotBlank, Field(max_length=MAX_KEYWORD_CHARS)]
+
 
 class LightRAGKeywords(BaseModel):
     """Keywords for the graph modes; given, LightRAG needs no LLM to find them."""
 
     model_config = ConfigDict(extra="forbid")
 
-    high_level: list[str] = Field(
+    high_level: list[Keyword] = Field(
         default_factory=list,
         max_length=MAX_KEYWORDS,
         description="Themes and concepts, e.g. 'service dependencies' (global mode).",
     )
-    low_level: list[str] = Field(
+    low_level: list[Keyword] = Field(
         default_factory=list,
         max_length=MAX_KEYWORDS,
         description="Names and specifics, e.g. 'billing database' (local mode).",
@@ -61,7 +63,13 @@ class LightRAGQuery(BaseModel):
     def _valid_unicode(cls, data: Any) -> Any:
         return refuse_lone_surrogates(data)
 
-    query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS)
+    query: str = Field(
+        min_length=1,
+        max_length=MAX_QUERY_CHARS,
+        description="The question: at least 3 characters of text (a Chinese, Japanese or "
+        "Korean character counts as 2).",
+        json_schema_extra={"pattern": r"\S"},
+    )
     mode: QueryMode | None = Field(
         None, description="Default: mix with an LLM configured, naive without."
     )
@@ -69,7 +77,7 @@ class LightRAGQuery(BaseModel):
     chunk_top_k: int = Field(20, ge=1, le=MAX_TOP_K, description="Passages to keep.")
     only_context: bool = Field(False, description="Retrieval only: no LLM answer.")
     keywords: LightRAGKeywords | None = None
-    collection: str | None = Field(None, description="Omit for the server's default.")
+    collection: CollectionName | None = Field(None, description="Omit for the server's default.")
 
     @field_validator("collection")
     @classmethod

@@ -14,9 +14,32 @@ from urllib.parse import urlsplit
 import idna
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from knowledge.validation import find_lone_surrogate
+from knowledge.validation import DEFAULT_METADATA_LIMITS, find_lone_surrogate
+from knowledge.vectorstore.base import COLLECTION_NAME
 
 MAX_URL_CHARS = 2048
+MAX_SOURCE_CHARS = 4096
+MAX_FILENAME_CHARS = 255
+MAX_DOMAINS = 50
+MAX_DOMAIN_CHARS = 253
+# What the schema states of the bounds the validators below (and the pipeline) enforce, so a
+# client can know them. A JSON Schema "pattern" is a search: NOT_BLANK = a non-blank string.
+HTTP_URL_PATTERN = r"^\s*[Hh][Tt][Tt][Pp][Ss]?://[^/?#]"
+NOT_BLANK = r"\S"
+CollectionName = Annotated[
+    str, Field(json_schema_extra={"pattern": COLLECTION_NAME.pattern, "maxLength": 63})
+]
+NotBlank = Annotated[str, Field(json_schema_extra={"pattern": NOT_BLANK})]
+_LIMITS = DEFAULT_METADATA_LIMITS
+METADATA_SCHEMA: dict[str, Any] = {
+    "maxProperties": _LIMITS.max_keys,
+    "propertyNames": {"minLength": 1, "maxLength": _LIMITS.max_key_chars},
+}
+METADATA_HELP = (
+    f"Added to every chunk's metadata. Plain JSON of at most {_LIMITS.max_bytes} bytes, "
+    f"{_LIMITS.max_keys} keys (all levels together), nested {_LIMITS.max_depth} levels deep, "
+    f"keys of 1-{_LIMITS.max_key_chars} characters, integers of 64 bits."
+)
 
 
 def is_job_id(value: object) -> bool:
@@ -104,26 +127,29 @@ class _Request(BaseModel):
     def _valid_unicode(cls, data: Any) -> Any:
         return refuse_lone_surrogates(data)
 
-    collection: str | None = Field(
+    collection: CollectionName | None = Field(
         None, description="Collection to fill; omit for the server's default."
     )
     metadata: dict[str, Any] = Field(
-        default_factory=dict, description="Added to every chunk's metadata."
+        default_factory=dict, description=METADATA_HELP, json_schema_extra=METADATA_SCHEMA
     )
 
 
 class CrawlRequest(_Request):
     kind: Literal["crawl"] = "crawl"
     url: str = Field(
-        min_length=1, max_length=MAX_URL_CHARS, description="Start page (http or https)."
+        min_length=1,
+        max_length=MAX_URL_CHARS,
+        description="Start page (http or https).",
+        json_schema_extra={"pattern": HTTP_URL_PATTERN},
     )
     max_pages: int = Field(
         10, ge=1, description="Pages to fetch at most; the server caps it (SHIELD_CRAWL_MAX_PAGES)."
     )
     max_depth: int = Field(2, ge=0, le=10, description="Link hops from the start page.")
-    allowed_domains: list[str] | None = Field(
+    allowed_domains: list[Annotated[str, Field(max_length=MAX_DOMAIN_CHARS)]] | None = Field(
         None,
-        max_length=50,
+        max_length=MAX_DOMAINS,
         description="Hosts the crawl may visit; default: the start URL's host only.",
     )
     mode: Literal["http", "browser"] | None = Field(
@@ -168,16 +194,18 @@ class CrawlRequest(_Request):
 
 class DocumentRequest(_Request):
     kind: Literal["document"] = "document"
-    source: str | None = Field(
+    source: NotBlank | None = Field(
         None,
-        max_length=4096,
+        max_length=MAX_SOURCE_CHARS,
         description="A file path inside the server's SHIELD_INGEST_ROOTS, or an http(s) URL.",
     )
     content_base64: str | None = Field(
         None, description="The file's bytes, base64-encoded; give filename with it."
     )
-    filename: str | None = Field(
-        None, max_length=255, description="Name of the uploaded file (its extension counts)."
+    filename: NotBlank | None = Field(
+        None,
+        max_length=MAX_FILENAME_CHARS,
+        description="Name of the uploaded file (its extension counts).",
     )
     doc_type: DocType | None = Field(
         None, description="Expected type; checked against the content. Default: detected."
@@ -201,6 +229,11 @@ class RebuildRequest(_Request):
     """Index a collection's stored sources in LightRAG again (``POST /lightrag/rebuild``)."""
 
     kind: Literal["lightrag_rebuild"] = "lightrag_rebuild"
+    metadata: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Must be empty: a rebuild re-indexes what is stored, as it was stored.",
+        json_schema_extra={"maxProperties": 0},
+    )
 
 
 # Every request a job can carry: what POST /jobs takes, and the rebuild.

@@ -16,6 +16,7 @@ from orchestrator.http.auth import documented_bearer, refuse_too_large, refuse_u
 from orchestrator.http.errors import GuardedRoute, install_error_handlers
 from orchestrator.http.lightrag_routes import GraphAccess, register_lightrag_routes
 from orchestrator.http.metrics import RequestMetrics
+from orchestrator.http.openapi import ServerBounds, state_bounds
 from orchestrator.http.routes import ReadinessCheck, register_routes
 from orchestrator_client.models import ErrorBody
 from shield_common.guards import BearerAuth, BodyLimit
@@ -34,8 +35,10 @@ def build_app(
     max_wait_seconds: float,
     max_body_bytes: int,
     token: str | None = None,
+    bounds: ServerBounds | None = None,
 ) -> FastAPI:
-    """The API over ``jobs``; ``token`` set = every route but /health needs it."""
+    """The API over ``jobs``; ``token`` set = every route but /health needs it. ``bounds``:
+    the limits of this server's settings, stated in its OpenAPI schema."""
     app = FastAPI(
         title=TITLE,
         version="1",
@@ -60,6 +63,7 @@ def build_app(
         secured=secured,
         auth_errors={401: {"model": ErrorBody}} if secured else {},
     )
+    state_bounds(app, bounds or ServerBounds(max_body_bytes=max_body_bytes))
     # Added last = outermost: metrics see every answer, auth answers before the body is read.
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes, refuse=refuse_too_large)
     if token is not None:

@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import Match
 
 from knowledge.errors import (
     CollectionDamaged,
@@ -29,6 +30,8 @@ from orchestrator_client.errors import JobConflict, JobNotFound
 log = logging.getLogger("shield.orchestrator.http")
 
 MAX_LISTED_ERRORS = 10
+# FastAPI's detail when reading the body failed other than as a JSON syntax error.
+BODY_PARSE_FAILED = "There was an error parsing the body"
 _SOURCES = {"body", "query", "path", "header", "cookie"}
 _TAGS = {"crawl", "document"}
 
@@ -79,6 +82,8 @@ def _describe_one(err: dict[str, Any]) -> str:
         return "request body: must be a JSON object with a 'kind' of 'crawl' or 'document'"
     if kind == "missing" and where == "request body":
         return "request body: missing; send a JSON object with a 'kind' of 'crawl' or 'document'"
+    if kind == "string_pattern_mismatch" and where == "header Idempotency-Key":
+        return f"{where}: use printable characters only (a UUID is a good choice)"
     if kind == "extra_forbidden":
         return f"{where}: unknown field (the schema is at /docs)"
     message = str(err.get("msg", "invalid"))
@@ -114,6 +119,26 @@ async def _on_domain(_request: Request, exc: Exception) -> Response:
     return error_response(status, exc.code, str(exc), headers)
 
 
+def allowed_methods(request: Request) -> str:
+    """Every method the path's routes take: Starlette's Allow names the first route's only
+    (GET for /jobs/{job_id}, which DELETE serves too)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    return ", ".join(sorted(methods))
+
+
+def unreadable_body(cause: BaseException | None) -> str:
+    """Why FastAPI could not parse a body it calls only 'an error parsing the body'."""
+    if isinstance(cause, UnicodeDecodeError):
+        return "the body is not valid JSON (it is not UTF-8 text)"
+    if isinstance(cause, RecursionError):
+        return "the body is not valid JSON we can read (nested too deeply)"
+    return "the body could not be read as JSON"
+
+
 async def _on_http(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     if exc.status_code == 404:
@@ -121,7 +146,12 @@ async def _on_http(request: Request, exc: Exception) -> Response:
         return error_response(404, "not_found", message, dict(exc.headers or {}))
     if exc.status_code == 405:
         message = f"{request.method} is not allowed on {request.url.path[:200]}."
-        return error_response(405, "method_not_allowed", message, dict(exc.headers or {}))
+        headers = {**(exc.headers or {}), "Allow": allowed_methods(request)}
+        return error_response(405, "method_not_allowed", message, headers)
+    if exc.status_code == 400 and exc.detail == BODY_PARSE_FAILED:
+        # A body that is not JSON answers 422 like any other invalid body (json_invalid).
+        message = f"Invalid request: {unreadable_body(exc.__cause__)}; send a JSON object."
+        return error_response(422, "invalid_input", message)
     code = "invalid_input" if 400 <= exc.status_code < 500 else "error"
     return error_response(exc.status_code, code, str(exc.detail), dict(exc.headers or {}))
 

@@ -38,7 +38,7 @@ def register_lightrag_routes(
         dependencies=secured,
         summary="Ask a collection's LightRAG (graph + vector retrieval)",
         tags=["lightrag"],
-        responses={**auth_errors, **_errors(422, 502, 503)},
+        responses={**auth_errors, **_errors(413, 422, 502, 503)},
     )
     async def lightrag_query(request: Annotated[LightRAGQuery, Body()]) -> LightRAGAnswer:
         """Entities, relations and passages for the question, each with its real sources;
@@ -60,7 +60,7 @@ def register_lightrag_routes(
                 "that job (reused: true), no new one.",
             },
             **auth_errors,
-            **_errors(409, 422, 503),
+            **_errors(413, 422, 503),
         },
     )
     async def lightrag_rebuild(

@@ -38,6 +38,10 @@ log = logging.getLogger("shield.orchestrator.http")
 
 READY_TIMEOUT_SECONDS = 10.0
 MAX_JOB_ID_CHARS = 200
+# What check_key accepts, as a header arrives (the server strips the value's outer blanks):
+# printable characters of Latin-1, the header's character set.
+_PRINTABLE = r"!-~\u00a1-\u00ac\u00ae-\u00ff"
+KEY_PATTERN = rf"^[{_PRINTABLE}](?:[ {_PRINTABLE}]*[{_PRINTABLE}])?$"
 
 
 class Health(BaseModel):
@@ -95,7 +99,9 @@ def register_routes(
             Header(
                 min_length=1,
                 max_length=MAX_KEY_CHARS,
-                description="Repeat a request with the same key to get the same job back.",
+                pattern=KEY_PATTERN,
+                description="Repeat a request with the same key to get the same job back "
+                "(printable characters; a UUID is a good choice).",
             ),
         ] = None,
     ) -> JobAccepted:

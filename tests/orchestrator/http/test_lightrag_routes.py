@@ -92,7 +92,7 @@ async def test_lone_surrogates_and_deep_nesting_are_refused(live: Api) -> None:
     deep = '{"query": "q", "keywords": ' + "[" * 5000 + "]" * 5000 + "}"
     status, answer = await ask(live, deep)
     # Too deep for the JSON parser: the body is refused as unreadable, not a server error.
-    assert status == 400 and "parsing the body" in answer["error"]["message"], answer
+    assert status == 422 and "nested too deeply" in answer["error"]["message"], answer
 
 
 async def test_graph_modes_with_caller_keywords_need_no_llm(live: Api) -> None:
