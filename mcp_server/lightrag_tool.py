@@ -4,7 +4,7 @@ No `from __future__ import annotations` here: FastMCP evaluates the signatures.
 """
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastmcp import FastMCP
 from fastmcp.exceptions import ToolError
@@ -30,6 +30,24 @@ Keywords = Annotated[
     list[str] | None,
     Field(max_length=MAX_KEYWORDS, description="At most 32, each up to 200 characters."),
 ]
+# The wire model nests the keywords ("keywords.high_level"); this tool takes them as two
+# arguments, and its errors name those.
+_KEYWORD_ARGUMENTS = {"high_level": "high_level_keywords", "low_level": "low_level_keywords"}
+
+
+def _in_tool_terms(errors: list[Any]) -> list[dict[str, Any]]:
+    """pydantic's errors about a LightRAGQuery, located by this tool's argument names."""
+    out = []
+    for err in errors:
+        loc, msg = tuple(err.get("loc", ())), str(err.get("msg", ""))
+        for wire, argument in _KEYWORD_ARGUMENTS.items():
+            msg = msg.replace(f"keywords.{wire}", argument)
+            if loc[:2] == ("keywords", wire):
+                loc = (argument, *loc[2:])
+        if loc == ("keywords",) and any(a in msg for a in _KEYWORD_ARGUMENTS.values()):
+            loc = ()  # the message names the argument already
+        out.append({**err, "loc": loc, "msg": msg})
+    return out
 
 
 def register_lightrag_tool(
@@ -100,5 +118,5 @@ def register_lightrag_tool(
                     }
                 )
             except ValidationError as exc:
-                raise ToolError(describe_errors(exc.errors())) from None
+                raise ToolError(describe_errors(_in_tool_terms(exc.errors()))) from None
             return await (await client()).lightrag_query(request)

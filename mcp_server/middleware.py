@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 import uuid
 from collections.abc import Iterable, Mapping
@@ -19,11 +20,22 @@ from shield_common.logs import request_id
 log = logging.getLogger("shield.tools")
 
 
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def _location_part(part: Any) -> str:
+    """An argument name as a person can see it: one that is empty, has spaces or control
+    characters (an unknown key such as "" or "text ") is quoted and escaped."""
+    if isinstance(part, str) and not _PLAIN_NAME.fullmatch(part):
+        return ascii(part) if not part.isprintable() else repr(part)
+    return str(part)
+
+
 def describe_errors(errors: Iterable[Mapping[str, Any]]) -> str:
     """pydantic's report as one line per bad argument."""
     parts = []
     for err in errors:
-        where = ".".join(str(p) for p in err.get("loc", ()) if p != "call")
+        where = ".".join(_location_part(p) for p in err.get("loc", ()) if p != "call")
         msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
         parts.append(f"{where}: {msg}" if where else msg)
     return "Invalid arguments: " + "; ".join(parts)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from knowledge.errors import InvalidInput
+from knowledge.validation import has_lone_surrogate
 
 FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}(\.[A-Za-z_][A-Za-z0-9_-]{0,63}){0,3}$")
 RANGE_KEYS = frozenset({"gt", "gte", "lt", "lte"})
@@ -85,7 +86,17 @@ def _too_big(field: str) -> InvalidInput:
     return InvalidInput(f"Filter on {field!r}: integers must fit in 64 bits.")
 
 
+def _not_unicode(field: str) -> InvalidInput:
+    # Refused here: the engine cannot encode such a string, and failed the whole search.
+    return InvalidInput(
+        f"Filter on {field!r}: the value is not valid Unicode (it contains a lone "
+        "surrogate code point such as \\ud800); send proper UTF-8 text."
+    )
+
+
 def _parse_one(field: str, spec: Any) -> Condition:
+    if isinstance(spec, str) and has_lone_surrogate(spec):
+        raise _not_unicode(field)
     if isinstance(spec, bool | str):
         return Match(field, spec)
     if isinstance(spec, int):
@@ -104,6 +115,8 @@ def _parse_one(field: str, spec: Any) -> Condition:
                 f"1 to {MAX_ANY_VALUES} values."
             )
         if all(isinstance(v, str) for v in spec):
+            if any(has_lone_surrogate(v) for v in spec):
+                raise _not_unicode(field)
             return MatchAny(field, tuple(spec))
         if all(isinstance(v, int) and not isinstance(v, bool) for v in spec):
             if not all(_is_int(v) for v in spec):

@@ -53,6 +53,8 @@ def test_nested_field_names_are_allowed() -> None:
         ({"a": None}, "expected a string"),
         ({"bad field!": 1}, "not a metadata field name"),
         ({"": 1}, "not a metadata field name"),
+        ({"a": "x\ud800"}, "'a': the value is not valid Unicode"),
+        ({"a": ["ok", "\udfff"]}, "'a': the value is not valid Unicode"),
         ({f"f{i}": i for i in range(17)}, "at most 16"),
     ],
 )

@@ -86,6 +86,10 @@ def resolve_path(source: str, config: PipelineConfig) -> Path:
         return _resolve_path(source, config)
     except OSError as exc:  # a name too long, a loop of links, a permission denied...
         raise _unusable(source, exc) from None
+    except RuntimeError:  # how Python before 3.13 reports a loop of links in resolve()
+        raise InvalidInput(
+            f"{source[:200]!r} leads into a loop of symbolic links; check the path."
+        ) from None
 
 
 def _resolve_path(source: str, config: PipelineConfig) -> Path:

@@ -70,6 +70,20 @@ async def test_a_symlink_within_the_roots_is_followed(root: Path, config: Pipeli
     assert read_path(str(root / "alias.md"), config).source == str(real.resolve())
 
 
+@pytest.mark.parametrize("source", ["loop.md", "loop.md/inner.md", "ping.md"])
+async def test_a_loop_of_symlinks_is_refused_by_name(
+    root: Path, config: PipelineConfig, source: str
+) -> None:
+    """Regression: Python 3.11 raises RuntimeError for a loop; the accept path answered 500."""
+    (root / "loop.md").symlink_to(root / "loop.md")
+    (root / "ping.md").symlink_to(root / "pong.md")
+    (root / "pong.md").symlink_to(root / "ping.md")
+    with pytest.raises(InvalidInput, match="loop of symbolic links"):
+        await validate_document(_request(source=source), config)
+    with pytest.raises(InvalidInput, match="loop of symbolic links"):
+        read_path(str(root / source), config)
+
+
 async def test_a_link_swapped_in_after_acceptance_is_refused_at_run_time(
     root: Path, tmp_path: Path, config: PipelineConfig
 ) -> None:
