@@ -3,7 +3,9 @@
 One pooled ``httpx.AsyncClient`` per client. Connection errors, timeouts, 5xx answers and
 answers that are not what the API promises count as failures of the orchestrator; an open
 breaker fails fast with DependencyUnavailable carrying ``retry_after``. 4xx answers are the
-caller's to fix and do not count (see errors.py).
+caller's to fix and do not count (see errors.py), nor do the orchestrator's own 502/503
+answers about a dependency of its own (its job store, an LLM, ...): it is up and said
+what is wrong and when to retry, so they are raised as it said them.
 
 Imports stay light (httpx, pydantic, knowledge, the wire models): the MCP server imports this
 at start-up.
@@ -116,7 +118,6 @@ class OrchestratorClient:
             LightRAGAnswer.model_validate,
             body=query.model_dump(mode="json", exclude_none=True),
             seconds=self.query_timeout,
-            dependency_answers=True,
         )
 
     async def lightrag_rebuild(self, collection: str | None = None) -> JobAccepted:
@@ -202,7 +203,6 @@ class OrchestratorClient:
         headers: dict[str, str] | None = None,
         seconds: float | None = None,
         ok_statuses: tuple[int, ...] = (),
-        dependency_answers: bool = False,
     ) -> T:
         async def attempt() -> T | httpx.Response:
             limit = self.timeout if seconds is None else seconds
@@ -212,7 +212,7 @@ class OrchestratorClient:
                 )
             except httpx.TransportError as exc:
                 raise _failure(exc, self._where, method, path, limit) from exc
-            if dependency_answers and _dependency_answer(response):
+            if response.status_code not in ok_statuses and _dependency_answer(response):
                 return response  # the orchestrator answered: something behind it is down
             if response.status_code >= 500 and response.status_code not in ok_statuses:
                 raise _server_failure(self._where, method, path, response)

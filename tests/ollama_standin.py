@@ -13,6 +13,8 @@ ingested documents:
 - anything else (summaries, answers): a reply quoting the start of the prompt's context.
 
 ``fail`` makes every call answer HTTP 500 (an LLM that errors); ``calls`` counts them.
+``Misbehaving`` is a sibling for the fault tests: embeddings and chat that answer late, or
+drop the connection half-way through the answer.
 """
 
 from __future__ import annotations
@@ -20,9 +22,11 @@ from __future__ import annotations
 import itertools
 import json
 import re
+import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from tests.support import StubService
@@ -140,3 +144,75 @@ def ollama_standin() -> Iterator[OllamaStandIn]:
     standin = OllamaStandIn()
     with standin.service:
         yield standin
+
+
+class Misbehaving:
+    """An Ollama stand-in (``/api/embed`` and ``/api/chat``) that can go wrong on purpose.
+
+    ``mode``: ``"ok"`` answers (embeddings from ``embed``, chat replies as ``reply_to``);
+    ``"slow"`` answers only after ``SLOW_SECONDS`` (or when the stand-in closes); ``"drop"``
+    sends the status line, headers and part of the body, then closes the connection.
+    ``ok_requests`` more requests are answered normally before the mode applies, so a call
+    can fail half-way through its batches. ``requests`` counts what arrived.
+    """
+
+    SLOW_SECONDS = 30.0
+
+    def __init__(self, embed: Any) -> None:
+        self.mode = "ok"
+        self.ok_requests = 0
+        self.requests = 0
+        self._embed = embed
+        self._lock = threading.Lock()
+        self._closing = threading.Event()
+        standin = self
+
+        class _Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                raw = self.rfile.read(int(self.headers.get("content-length") or 0))
+                with standin._lock:
+                    standin.requests += 1
+                    mode = "ok" if standin.ok_requests > 0 else standin.mode
+                    standin.ok_requests = max(0, standin.ok_requests - 1)
+                data = json.dumps(standin._answer(self.path, json.loads(raw or b"{}"))).encode()
+                if mode == "slow":
+                    standin._closing.wait(standin.SLOW_SECONDS)
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                if mode == "drop":
+                    self.wfile.write(data[: len(data) // 2])
+                    self.wfile.flush()
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    self.close_connection = True
+                    return
+                self.wfile.write(data)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self._server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def _answer(self, path: str, body: Any) -> Any:
+        if path == "/api/embed":
+            texts = body.get("input") or []
+            texts = [texts] if isinstance(texts, str) else texts
+            return {"model": body.get("model"), "embeddings": [self._embed(t) for t in texts]}
+        messages = [m for m in body.get("messages") or [] if isinstance(m, dict)]
+        users = [str(m.get("content", "")) for m in messages if m.get("role") == "user"]
+        content = reply_to(users[-1] if users else "", "")
+        return {"model": body.get("model"), "message": {"role": "assistant", "content": content}}
+
+    def __enter__(self) -> Misbehaving:
+        threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        ).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._closing.set()  # slow answers go out now: no thread outlives the test
+        self._server.shutdown()
+        self._server.server_close()

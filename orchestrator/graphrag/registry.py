@@ -17,7 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from orchestrator.database import open_engine
+from orchestrator.database import GuardedEngine, open_engine
 
 _metadata = sa.MetaData()
 sources = sa.Table(
@@ -82,7 +82,10 @@ class SourceRegistry:
 
     async def open(self) -> None:
         if self._engine is None:
-            self._engine = await open_engine(self.url, _metadata)
+            # A database that is down answers 503 with Retry-After, as the job store does.
+            self._engine = GuardedEngine(
+                await open_engine(self.url, _metadata), self.url, "LightRAG source registry"
+            )
 
     async def close(self) -> None:
         if self._engine is not None:

@@ -10,13 +10,14 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from pydantic import TypeAdapter
 
 from knowledge.errors import KnowledgeError
 from knowledge.service import KnowledgeService
+from orchestrator.database import DatabaseUnavailable
 from orchestrator.errors import JobCancelled, is_transient
 from orchestrator.jobs import metrics
 from orchestrator.jobs.lease import CANCEL_CHECK_INTERVAL, Lease
@@ -45,6 +46,7 @@ log = logging.getLogger(__name__)
 Runner = Callable[[JobRequest, JobContext], Coroutine[Any, Any, JobResult]]
 
 ABANDON_SECONDS = 10.0  # how long a timed-out pipeline may take to honour its cancellation
+STORE_RETRY_SECONDS = 1.0  # between tries to save a job's state while the store is down
 _REQUEST: TypeAdapter[JobRequest] = TypeAdapter(AnyJobRequest)
 
 
@@ -213,9 +215,31 @@ class JobExecution:
                 raise JobCancelled(f"Job {self.job_id} was cancelled.")
             if self.lease.lost:
                 raise _Released
-        if not await self.store.next_attempt(self.job_id, self.worker_id):
+        if not await self._recorded(lambda: self.store.next_attempt(self.job_id, self.worker_id)):
             raise _Released
         self.attempt += 1
+
+    async def _recorded(self, write: Callable[[], Awaitable[bool]]) -> bool:
+        """A write of the job's state, tried again while the job store is down: the outcome
+        is known and must not be lost to an outage. The lease keeper goes on renewing, so
+        once the store is back the job is still ours (the sweeper waits a lease period after
+        an outage before judging leases)."""
+        warned = False
+        while True:
+            try:
+                return await write()
+            except DatabaseUnavailable as exc:
+                if self.lease.lost:
+                    raise _Released from None
+                if not warned:
+                    warned = True
+                    log.warning(
+                        "job %s: its state cannot be saved (%s); retrying every %g s",
+                        self.job_id,
+                        exc,
+                        STORE_RETRY_SECONDS,
+                    )
+                await asyncio.sleep(STORE_RETRY_SECONDS)
 
     async def _finish(
         self,
@@ -228,8 +252,10 @@ class JobExecution:
         progress = self.progress.last
         if status is JobStatus.succeeded:
             progress = Progress(stage="done", done=progress.done, total=progress.total)
-        done = await self.store.finish(
-            self.job_id, self.worker_id, status, result=result, error=error, progress=progress
+        done = await self._recorded(
+            lambda: self.store.finish(
+                self.job_id, self.worker_id, status, result=result, error=error, progress=progress
+            )
         )
         if not done:
             raise _Released

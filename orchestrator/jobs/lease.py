@@ -9,10 +9,12 @@ Cancellation is cooperative (the pipeline checks at its checkpoints, through
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
 
+from orchestrator.database import DatabaseUnavailable
 from orchestrator.jobs.store import JobStore
 
 log = logging.getLogger(__name__)
@@ -45,7 +47,9 @@ class Lease:
         now = time.monotonic()
         if not self.cancel and now - self._checked >= CANCEL_CHECK_INTERVAL:
             self._checked = now
-            self.cancel = await self.store.is_cancel_requested(self.job_id)
+            # The job store down: the job goes on (a cancel waits for the store).
+            with contextlib.suppress(DatabaseUnavailable):
+                self.cancel = await self.store.is_cancel_requested(self.job_id)
         return self.cancel
 
     async def keep(self) -> None:

@@ -4,6 +4,12 @@ A message carries only a job id; the job store says what the job is and whether 
 needs running, so a message delivered twice or late does no harm (see store.claim).
 taskiq and taskiq_redis are imported here, lazily: nothing on the MCP server's start-up
 path imports this module.
+
+Redis down: the job is already in the job store when it is enqueued, so an accept answers
+202 all the same. The enqueue gives up after ``ENQUEUE_TIMEOUT``; from then on the queue is
+known to be down and accepts do not try Redis at all (they stay fast) until the sweeper
+reaches Redis again, enqueues the jobs that missed their message (``flush_pending``) and
+clears the mark. The job store's compare-and-set claim makes a second message harmless.
 """
 
 from __future__ import annotations
@@ -11,13 +17,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
+
+from knowledge.errors import DependencyUnavailable
 
 log = logging.getLogger(__name__)
 
 TASK_NAME = "shield.run_job"
 DEFAULT_QUEUE_NAME = "shield-jobs"
+ENQUEUE_TIMEOUT = 1.5  # seconds an accept may spend on Redis
+CONNECT_TIMEOUT = 2.0  # seconds to open a connection to Redis
+SOCKET_TIMEOUT = 10.0  # seconds for one Redis answer; above the receiver's 1 s block
+# Without a sweeper noticing Redis is back, accepts try it again after this long.
+DOWN_SECONDS = 30.0
+
+
+class QueueUnavailable(DependencyUnavailable):
+    """Redis could not take the message; the job stays queued in the job store."""
+
 
 Handler = Callable[[str], Awaitable[None]]
 
@@ -39,6 +58,10 @@ class JobQueue:
         self._broker: Any = None
         self._task: Any = None
         self._started = False
+        # Redis failed an enqueue at this monotonic time; None while it is believed up.
+        self._down_since: float | None = None
+        # Jobs stored but not enqueued (Redis down), in order: enqueued when it is back.
+        self._pending: dict[str, None] = {}
 
     @property
     def distributed(self) -> bool:
@@ -72,6 +95,14 @@ class JobQueue:
                 idle_timeout=int(max(self.lease_seconds * 4, 60) * 1000),
                 # A worker killed while holding the autoclaim lock must not block the others.
                 unacknowledged_lock_timeout=10.0,
+                # A group made after Redis lost its data (a restart without persistence)
+                # reads the stream from its start: a message enqueued by the sweeper just
+                # before a worker made the group again is not skipped.
+                consumer_id="0",
+                # A Redis that hangs (stopped, partitioned) fails calls instead of holding
+                # them for ever.
+                socket_connect_timeout=CONNECT_TIMEOUT,
+                socket_timeout=SOCKET_TIMEOUT,
             )
 
         async def run_job(job_id: str) -> None:  # taskiq needs a function, not a method
@@ -112,20 +143,72 @@ class JobQueue:
             self._started = False
             await self._broker.shutdown()
 
+    @property
+    def known_down(self) -> bool:
+        """An enqueue failed and no contact with Redis has succeeded since."""
+        if self._down_since is None:
+            return False
+        if time.monotonic() - self._down_since > DOWN_SECONDS:
+            self._down_since = None  # nobody told us it is back: try again
+            return False
+        return True
+
+    def pending(self) -> list[str]:
+        return list(self._pending)
+
     async def enqueue(self, job_id: str) -> None:
+        """Send the job's message; QueueUnavailable (promptly) when Redis cannot take it.
+
+        The job id is then kept for ``flush_pending``; the sweeper also re-enqueues any
+        queued job whose message was lost, so a crash of this process loses nothing.
+        """
         if self.url is None and self._handler is None:
             return  # no worker in this process: the next start with workers enqueues it
         self._build()
-        await self._task.kiq(job_id)
+        if self.url is None:
+            await self._task.kiq(job_id)
+            return
+        if self.known_down:
+            self._pending[job_id] = None
+            raise QueueUnavailable(
+                "The job queue (Redis) is down; the job is stored and is queued as soon as "
+                "it is back."
+            )
+        try:
+            await asyncio.wait_for(self._task.kiq(job_id), ENQUEUE_TIMEOUT)
+        except Exception as exc:
+            self._down_since = time.monotonic()
+            self._pending[job_id] = None
+            raise QueueUnavailable(
+                f"The job queue (Redis) did not take the job ({type(exc).__name__}); the job "
+                "is stored and is queued as soon as Redis answers again."
+            ) from exc
+        self._pending.pop(job_id, None)
+
+    def reachable(self) -> None:
+        """Redis answered (the sweeper's check): accepts may use it again."""
+        self._down_since = None
+
+    async def flush_pending(self) -> list[str]:
+        """Enqueue the jobs that missed their message; returns those now enqueued. Stops at
+        the first failure (Redis went down again): the rest wait for the next flush."""
+        done: list[str] = []
+        for job_id in list(self._pending):
+            try:
+                await self.enqueue(job_id)
+            except QueueUnavailable:
+                break
+            done.append(job_id)
+        return done
 
     async def ping(self) -> None:
-        """Raises when the queue cannot be reached."""
+        """Raises when the queue cannot be reached (within CONNECT_TIMEOUT)."""
         if self.url is None:
             return
         from redis.asyncio import Redis
 
         async with Redis(connection_pool=self.broker.connection_pool) as conn:
-            await conn.ping()
+            await asyncio.wait_for(conn.ping(), CONNECT_TIMEOUT)
 
     async def all_delivered(self) -> bool:
         """True when no message waits undelivered: a job still queued then lost its message.

@@ -9,6 +9,10 @@
   re-enqueued: that queue did not survive the restart. Jobs of workers that may be alive
   (another process sharing the job store, another machine) wait for their lease to expire.
 
+- After the job store was down, leases are not judged for one lease period: no worker
+  could renew its lease during the outage, and those alive renew within a third of one.
+- Jobs accepted while Redis was down are enqueued as soon as it answers again.
+
 Every step is a compare-and-set in the store, so sweepers in many processes do not clash.
 """
 
@@ -17,19 +21,41 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from datetime import timedelta
 
+from orchestrator.database import DatabaseUnavailable
 from orchestrator.jobs import metrics
 from orchestrator.jobs.queue import JobQueue
 from orchestrator.jobs.store import JobStore, utcnow
 from orchestrator.jobs.worker import provably_dead
-from orchestrator_client.models import JobStatus
+from orchestrator_client.models import JobError, JobKind, JobStatus
 
 log = logging.getLogger(__name__)
 
 
 def sweep_interval(lease_seconds: float) -> float:
     return min(max(lease_seconds / 3, 0.2), 10.0)
+
+
+def lost_error(kind: JobKind | None, attempts: int, max_attempts: int) -> JobError:
+    """Why a job whose worker kept vanishing failed, in terms that fit the job."""
+    what = kind.value if kind in (JobKind.crawl, JobKind.document) and kind else "job"
+    hint = {
+        "crawl": "Check the worker or server log for why it stopped (a restart, a crash, an "
+        "out-of-memory kill), then run the crawl again; pages stored so far are kept, and "
+        "a smaller max_pages gives a shorter job.",
+        "document": "Check the worker or server log for why it stopped (a restart, a crash, "
+        "an out-of-memory kill); a very large document may need more memory or a smaller "
+        "file.",
+    }.get(what, "Check the worker or server log for why it stopped, then submit it again.")
+    return JobError(
+        code="worker_lost",
+        message=(
+            f"The process running this {what} stopped before it finished, {attempts} "
+            f"time(s) (SHIELD_MAX_ATTEMPTS={max_attempts}), so it was not tried again. {hint}"
+        ),
+    )
 
 
 class Sweeper:
@@ -49,18 +75,22 @@ class Sweeper:
         # This process's own worker is alive as long as this sweeper runs: a lease it
         # missed because the event loop was busy (a slow import, say) is not a dead worker.
         self.local_worker = local_worker
+        self._store_down = False
+        # Until then (monotonic) expired leases are left alone: the store was just down.
+        self._leases_judged_after = 0.0
 
     async def _lost(self, job_id: str, attempts: int) -> None:
         if await self.store.cancel_lost(job_id):
             log.info("job %s: its worker is gone and it was cancelled; marked cancelled", job_id)
             return
-        outcome = await self.store.requeue_lost(job_id, attempts, self.max_attempts)
+        job = await self.store.get(job_id)
+        error = lost_error(job.kind if job else None, attempts, self.max_attempts)
+        outcome = await self.store.requeue_lost(job_id, attempts, self.max_attempts, error)
         if outcome is JobStatus.queued:
             log.warning("job %s: its worker is gone; re-queued (attempt %d ran)", job_id, attempts)
             await self.queue.enqueue(job_id)
         elif outcome is JobStatus.failed:
             log.error("job %s: its worker was lost %d times; failed", job_id, attempts)
-            job = await self.store.get(job_id)
             if job is not None:
                 metrics.JOBS_TOTAL.labels(job.kind.value, JobStatus.failed.value).inc()
 
@@ -95,8 +125,19 @@ class Sweeper:
             log.info("re-enqueued %d queued job(s) from before the restart", len(queued))
 
     async def sweep_once(self) -> None:
-        for job_id, attempts in await self.store.expired_leases(except_worker=self.local_worker):
-            await self._lost(job_id, attempts)
+        try:
+            expired = await self.store.expired_leases(except_worker=self.local_worker)
+        except DatabaseUnavailable:
+            self._store_down = True
+            raise
+        if self._store_down:
+            self._store_down = False
+            self._leases_judged_after = time.monotonic() + self.lease_seconds
+            log.info("job store back; leases are judged again in %.0f s", self.lease_seconds)
+        if time.monotonic() >= self._leases_judged_after:
+            for job_id, attempts in expired:
+                await self._lost(job_id, attempts)
+        await self._enqueue_pending()
         if await self.queue.all_delivered():
             cutoff = utcnow() - timedelta(seconds=self.lease_seconds)
             stale = await self.store.stale_queued(cutoff)
@@ -105,6 +146,17 @@ class Sweeper:
                 await self.queue.enqueue(job_id)
             await self.store.mark_enqueued(stale)
         metrics.observe_counts(await self.store.counts())
+
+    async def _enqueue_pending(self) -> None:
+        """Jobs accepted while Redis was down, enqueued once it answers again."""
+        if not self.queue.pending():
+            return
+        await self.queue.ping()
+        self.queue.reachable()
+        done = await self.queue.flush_pending()
+        await self.store.mark_enqueued(done)
+        if done:
+            log.info("queue reachable again: enqueued %d job(s) accepted meanwhile", len(done))
 
     async def run(self, stop: asyncio.Event) -> None:
         interval = sweep_interval(self.lease_seconds)

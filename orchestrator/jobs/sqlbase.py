@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from orchestrator.database import open_engine
+from orchestrator.database import GuardedEngine, open_engine
 from orchestrator.jobs.schema import jobs, metadata
 from orchestrator_client.models import (
     Job,
@@ -47,19 +47,22 @@ def row_to_job(row: sa.Row[Any, *tuple[Any, ...]]) -> Job:
 class SqlBase:
     def __init__(self, url: str) -> None:
         self.url = url
-        self._engine: AsyncEngine | None = None
+        self._engine: GuardedEngine | None = None
         # Called after each write this process makes (JobService.wait wakes up at once).
         self.on_change: Callable[[str], None] | None = None
 
     @property
-    def engine(self) -> AsyncEngine:
+    def engine(self) -> GuardedEngine:
+        """Connections whose failures while the database is down raise DatabaseUnavailable
+        (503 + Retry-After at the API; the workers wait and carry on)."""
         if self._engine is None:
             raise RuntimeError("the job store is not open; call open() first")
         return self._engine
 
     async def open(self) -> None:
         if self._engine is None:
-            self._engine = await open_engine(self.url, metadata)
+            engine: AsyncEngine = await open_engine(self.url, metadata)
+            self._engine = GuardedEngine(engine, self.url, "job store")
 
     async def close(self) -> None:
         if self._engine is not None:

@@ -297,23 +297,17 @@ class JobStore(SqlBase):
             )
             return [(r.id, int(r.attempts), r.worker_id) for r in rows]
 
-    async def requeue_lost(self, job_id: str, attempts: int, max_attempts: int) -> JobStatus | None:
-        """A running job whose worker is gone: back to queued, or failed after max_attempts.
+    async def requeue_lost(
+        self, job_id: str, attempts: int, max_attempts: int, error: JobError
+    ) -> JobStatus | None:
+        """A running job whose worker is gone: back to queued, or failed with ``error``
+        after max_attempts (the sweeper words it for the job's kind).
 
         ``attempts`` is what the caller read: the update only applies if nothing moved since.
         """
         where = [jobs.c.status == JobStatus.running.value, jobs.c.attempts == attempts]
         now = utcnow()
         if attempts >= max_attempts:
-            error = JobError(
-                code="worker_lost",
-                message=(
-                    f"The job's worker died or stopped responding {attempts} time(s) "
-                    f"(SHIELD_MAX_ATTEMPTS={max_attempts}). Check the worker logs for a crash "
-                    "or out-of-memory kill; a very large document may need more memory or a "
-                    "smaller upload."
-                ),
-            )
             done = await self._update(
                 job_id,
                 where,

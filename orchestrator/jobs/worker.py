@@ -15,6 +15,7 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from knowledge.service import KnowledgeService
+from orchestrator.database import DatabaseUnavailable
 from orchestrator.jobs.execution import ABANDON_SECONDS, JobExecution, Runner
 from orchestrator.jobs.limits import JobLimits
 from orchestrator.jobs.queue import JobQueue
@@ -177,6 +178,9 @@ class Worker:
         except asyncio.CancelledError:
             if not self._stop.is_set():
                 raise
+        except DatabaseUnavailable as exc:
+            # Still queued (or running, with a lease the sweeper watches): not lost.
+            log.warning("job %s: not taken now (%s); the sweeper queues it again", job_id, exc)
         except Exception:
             log.exception("job %s: the worker could not run it; it will be retried", job_id)
         finally:
