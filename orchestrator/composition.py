@@ -29,11 +29,13 @@ from orchestrator.jobs.store import JobStore
 from orchestrator.jobs.worker import Worker
 from orchestrator.pipeline.config import PipelineConfig
 from orchestrator.pipeline.convert.converter import Converter
+from orchestrator.pipeline.convert.limits import ConvertLimits
 from orchestrator.pipeline.crawl.crawler import crawl4ai_environment
 from orchestrator.pipeline.dispatch import validate_request
 from orchestrator.pipeline.ingest import PIPELINE_KEYS
 from orchestrator.runtime import OrchestratorRuntime, Recovery
 from orchestrator.settings import OrchestratorSettings, upload_request_bytes
+from shield_common import priority
 
 
 def pipeline_config(settings: OrchestratorSettings) -> PipelineConfig:
@@ -89,6 +91,7 @@ def compose_orchestrator(
     """
     config = pipeline_config(settings)
     limits = job_limits(settings)
+    priority.configure(settings.background_nice)
     graph = graph_config(settings)  # refuses a LightRAG setup it would get wrong
     # Crawl4AI reads its directory once, when first imported: this process's data dir.
     os.environ.update(crawl4ai_environment(config.crawl4ai_dir))
@@ -112,7 +115,15 @@ def compose_orchestrator(
             queue,
             opened.service,
             converter
-            or Converter(timeout=settings.convert_timeout, max_tokens=settings.chunk_max_tokens),
+            or Converter(
+                timeout=settings.convert_timeout,
+                max_tokens=settings.chunk_max_tokens,
+                nice=settings.background_nice,
+                limits=ConvertLimits(
+                    memory_mb=settings.convert_max_memory_mb,
+                    max_pages=settings.convert_max_pages,
+                ),
+            ),
             limits=limits,
             config=config,
             runner=runner,

@@ -9,7 +9,7 @@ import signal
 from knowledge.errors import KnowledgeError
 from orchestrator.composition import compose_orchestrator
 from orchestrator.settings import OrchestratorSettings
-from shield_common import logs
+from shield_common import logs, priority
 from shield_common.process import fail, load_settings, refuse_exposed
 
 log = logging.getLogger(__name__)
@@ -27,6 +27,9 @@ async def worker_command() -> int:
             "`shield-mcp serve` run the jobs in their own process."
         )
     logs.configure(settings.log_level, settings.log_format)
+    # A worker process does nothing but background work: all of it yields to the request
+    # path (the orchestrator, the MCP server) sharing these cores.
+    priority.lower_process_priority(settings.background_nice)
     # SHIELD_QUEUE_URL without SHIELD_DATABASE_URL is refused by the settings themselves.
     runtime = compose_orchestrator(settings, run_workers=True).runtime
     try:

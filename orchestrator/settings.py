@@ -59,6 +59,15 @@ class OrchestratorSettings(KnowledgeSettings):
         20 * 1024 * 1024, ge=1, description="Decoded content_base64 per request."
     )
     convert_timeout: float = Field(300.0, gt=0, description="Seconds per document conversion.")
+    convert_max_memory_mb: int = Field(
+        4096,
+        ge=256,
+        description="MiB the converter process may use beyond what it needs to start; a "
+        "document needing more fails its job and the converter is restarted.",
+    )
+    convert_max_pages: int = Field(
+        10_000, ge=1, description="Pages per PDF; a longer one fails its job at once."
+    )
 
     # Crawling.
     crawl_allow_private: bool = Field(
@@ -92,6 +101,13 @@ class OrchestratorSettings(KnowledgeSettings):
         30.0, ge=0, description="On stop, how long in-flight jobs may finish before re-queueing."
     )
     max_wait_seconds: float = Field(60.0, ge=0, description="Cap on GET /jobs/{id}?wait=N.")
+    background_nice: int = Field(
+        10,
+        ge=0,
+        le=19,
+        description="CPU nice value of job work (worker processes, the docling child, the "
+        "embedder's job thread), so accepting and answering come first; 0 = not lowered.",
+    )
 
     # LightRAG: a graph and vector index of every collection, fed by ingestion jobs.
     lightrag: bool = Field(True, description="Feed LightRAG and answer lightrag_query.")

@@ -11,7 +11,7 @@ import json
 import logging
 import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from knowledge.vectorstore.base import (
     pick_vector,
 )
 from knowledge.vectorstore.filters import MAX_INDEXED_FIELDS, IndexKind
+from shield_common import priority
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,8 @@ class EdgeShards:
         self.indexing_threshold_kb = indexing_threshold_kb
         self._collections: dict[str, Shard] = {}
         self._open_lock = threading.Lock()
-        self._optimizer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="optimize")
+        # Building an index is background work: no request waits for it.
+        self._optimizer = priority.background_executor("optimize")
         self._closed = False
 
     def path(self, name: str) -> Path:

@@ -22,6 +22,7 @@ from orchestrator.jobs.queue import JobQueue
 from orchestrator.jobs.store import JobStore
 from orchestrator.pipeline.config import PipelineConfig
 from orchestrator_client.models import JobRequest, JobResult
+from shield_common import priority
 
 if TYPE_CHECKING:
     from orchestrator.graphrag.service import GraphService
@@ -172,7 +173,10 @@ class Worker:
                 )
                 self._running[job_id] = execution
                 try:
-                    await execution.run()
+                    # Every task the job starts inherits the mark: its embedding runs on
+                    # the low-priority thread (shield_common/priority.py).
+                    with priority.background():
+                        await execution.run()
                 finally:
                     self._running.pop(job_id, None)
         except asyncio.CancelledError:

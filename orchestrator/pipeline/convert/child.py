@@ -5,15 +5,19 @@ tuples of picklable values:
 
 - child → parent, once: ``("ready", None)`` or ``("fatal", message)``
 - parent → child: ``("convert", data, filename, doc_type)`` or ``("markdown", text, name)``
-- child → parent: ``("ok", (chunks, title, converter_name))`` or ``("error", message)``
+- child → parent: ``("ok", (chunks, title, converter_name))``, ``("error", message)`` (a
+  library's words), ``("refused", message)`` (ours, complete for a person) or
+  ``("memory", None)``, after which the child exits (see limits.py)
 
 A crash in a native parser kills only this process; the parent sees the pipe close.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import re
 import signal
 import sys
 from io import BytesIO
@@ -27,6 +31,13 @@ from orchestrator.pipeline.convert.chunking import (
     make_chunker,
     make_tokenizer,
 )
+from orchestrator.pipeline.convert.limits import (
+    ConvertLimits,
+    apply_memory_limit,
+    lift_memory_limit,
+    ran_out_of_memory,
+)
+from shield_common.priority import lower_process_priority
 
 # Set before docling (and huggingface_hub, transformers) are imported: the child never
 # reaches the network, it uses what is on disk or fails fast.
@@ -63,6 +74,45 @@ CONVERTER_NAMES = {
 
 Result = tuple[list[Chunk], str | None, str]
 
+# docling names a document it could not load by a 64-digit hash nobody can act on.
+_HASH = re.compile(r"(?:\s*with (?:hash|key))?\s*(?:key=)?\b[0-9a-f]{64}\b")
+
+
+class Refused(Exception):
+    """A document this child will not convert; the message names it and says why."""
+
+
+class Unconvertible(Exception):
+    """docling's own account of a document it could not convert (its words, cleaned)."""
+
+
+def _readable(reason: str) -> str:
+    return _HASH.sub("", reason).strip()
+
+
+def pdf_pages(data: bytes, filename: str) -> int:
+    """The page count of a PDF, read by pdfium (which repairs a broken cross-reference
+    table the way PDF viewers do); Refused when not even pdfium can open it."""
+    import pypdfium2  # type: ignore[import-untyped]
+
+    try:
+        document = pypdfium2.PdfDocument(data)
+    except pypdfium2.PdfiumError as exc:
+        if "password" in str(exc).lower():
+            raise Refused(
+                f"{filename!r} is password-protected; remove the password (print or export "
+                "it to a new PDF) and send it again."
+            ) from None
+        raise Refused(
+            f"{filename!r} is damaged and cannot be read as a PDF ({str(exc).rstrip('.')}); "
+            "it may be truncated. Open it in a PDF viewer and save or print it to a new PDF, "
+            "then send that."
+        ) from None
+    try:
+        return len(document)
+    finally:
+        document.close()
+
 
 def _stem(name: str, fallback: str) -> str:
     """A name without directories, extension or leading dots: docling reads the type from
@@ -72,7 +122,7 @@ def _stem(name: str, fallback: str) -> str:
 
 
 class DoclingWorker:
-    def __init__(self, max_tokens: int) -> None:
+    def __init__(self, max_tokens: int, limits: ConvertLimits) -> None:
         from docling.datamodel.base_models import InputFormat
         from docling.document_converter import DocumentConverter
 
@@ -86,11 +136,25 @@ class DoclingWorker:
         )
         self.pdf: Any = None
         self.pdf_name = ""
+        self.limits = limits
+        self.cap: int | None = None  # the address-space limit in force (limits.py)
+
+    def bound_memory(self) -> None:
+        self.cap = apply_memory_limit(self.limits.memory_mb)
 
     def _pdf_converter(self) -> tuple[Any, str]:
-        """The standard pipeline when its model weights are on disk, else the native one."""
         if self.pdf is not None:
             return self.pdf, self.pdf_name
+        # Loaded on first use (most children never see a PDF), outside the documents'
+        # budget: model weights must not count against the document that needed them.
+        lift_memory_limit()
+        try:
+            return self._load_pdf_converter()
+        finally:
+            self.bound_memory()
+
+    def _load_pdf_converter(self) -> tuple[Any, str]:
+        """The standard pipeline when its model weights are on disk, else the native one."""
         from docling.datamodel.base_models import InputFormat
         from docling.datamodel.pipeline_options import NativePdfPipelineOptions
         from docling.document_converter import DocumentConverter, PdfFormatOption
@@ -120,8 +184,12 @@ class DoclingWorker:
             DocumentStream(name=name, stream=BytesIO(data)), raises_on_error=False
         )
         if result.status not in (ConversionStatus.SUCCESS, ConversionStatus.PARTIAL_SUCCESS):
-            reasons = "; ".join(e.error_message for e in (result.errors or [])[:3])
-            raise ValueError(reasons or f"docling reported {result.status.value}")
+            reasons = "; ".join(_readable(e.error_message) for e in (result.errors or [])[:3])
+            # The exception docling caught, if it kept one: ran_out_of_memory looks for a
+            # MemoryError behind the text.
+            raise Unconvertible(reasons or f"docling reported {result.status.value}") from (
+                _rejection_cause(result)
+            )
         return result.document
 
     def convert(self, data: bytes, filename: str, doc_type: str) -> Result:
@@ -131,6 +199,13 @@ class DoclingWorker:
         # content, whatever the file was called.
         name = f"{stem}.{ext}"
         if doc_type == "pdf":
+            pages = pdf_pages(data, filename)
+            if pages > self.limits.max_pages:
+                raise Refused(
+                    f"{filename!r} has {pages:,} pages; this server converts at most "
+                    f"{self.limits.max_pages:,} pages per PDF (SHIELD_CONVERT_MAX_PAGES). Split "
+                    "it into smaller files, or raise the limit."
+                )
             converter, converter_name = self._pdf_converter()
         else:
             converter, converter_name = self.office, CONVERTER_NAMES[doc_type]
@@ -148,8 +223,18 @@ class DoclingWorker:
         return chunks, document_title(document), "docling:md"
 
 
-def serve(conn: Any, max_tokens: int) -> None:
-    """Entry point of the child process."""
+def _rejection_cause(result: Any) -> BaseException | None:
+    try:
+        from docling.datamodel.document import get_input_rejection_cause
+    except ImportError:  # an older docling: the text alone must do
+        return None
+    cause: BaseException | None = get_input_rejection_cause(result.input)
+    return cause
+
+
+def serve(conn: Any, max_tokens: int, nice: int = 0, limits: ConvertLimits | None = None) -> None:
+    """Entry point of the child process; ``nice``: its CPU priority (0: as its parent)."""
+    lower_process_priority(nice)
     # The parent owns this process's life: a Ctrl-C in the terminal reaches the whole
     # process group, and the parent decides what happens to in-flight conversions.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -161,8 +246,11 @@ def serve(conn: Any, max_tokens: int) -> None:
     # docling logs each failure it also returns to us; the job error already says it.
     logging.getLogger("docling").setLevel(logging.ERROR)
     logging.getLogger("docling_core").setLevel(logging.ERROR)
+    limits = limits or ConvertLimits()
     try:
-        worker = DoclingWorker(max_tokens)
+        worker = DoclingWorker(max_tokens, limits)
+        # Set once docling is loaded, so the budget is the documents' alone.
+        worker.bound_memory()
     except BaseException as exc:  # any start-up failure goes to the parent
         conn.send(("fatal", f"{type(exc).__name__}: {exc}"))
         return
@@ -179,8 +267,17 @@ def serve(conn: Any, max_tokens: int) -> None:
                 reply = ("ok", worker.markdown(*message[1:]))
             else:
                 reply = ("error", f"unknown request {message[0]!r}")
+        except Refused as exc:
+            reply = ("refused", str(exc)[:1000])
         except Exception as exc:  # a bad file fails its request, not the child
-            reply = ("error", f"{type(exc).__name__}: {exc}"[:1000])
+            if ran_out_of_memory(exc, worker.cap):
+                # Whatever the failed allocation left half-built goes with this process:
+                # the parent starts a fresh one.
+                with contextlib.suppress(EOFError, OSError):
+                    conn.send(("memory", None))
+                return
+            text = str(exc) if isinstance(exc, Unconvertible) else f"{type(exc).__name__}: {exc}"
+            reply = ("error", text[:1000])
         try:
             conn.send(reply)
         except (EOFError, OSError):

@@ -15,6 +15,9 @@ pipe is used from that thread, so one Converter serves any number of event loops
 A caller that stops waiting (its job was cancelled or timed out) takes its conversion with
 it: a request still queued is dropped, and a request in flight gets its child killed, so
 the next request starts on a fresh child instead of waiting out a dead job's document.
+
+A document that needs more memory than ``ConvertLimits.memory_mb`` fails in the child, which
+then exits (limits.py); it is replaced at once, like a child that crashed or timed out.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from typing import Any, TypeVar
 
 from orchestrator.errors import ConversionFailed, StageTimeout
 from orchestrator.pipeline.convert.chunking import Chunk
+from orchestrator.pipeline.convert.limits import ConvertLimits
 from orchestrator_client.models import DocType
 
 log = logging.getLogger(__name__)
@@ -49,14 +53,14 @@ class Converted:
 class _Child:
     """One docling process and the parent's end of its pipe."""
 
-    def __init__(self, max_tokens: int) -> None:
+    def __init__(self, max_tokens: int, nice: int = 0, limits: ConvertLimits | None = None) -> None:
         from orchestrator.pipeline.convert import child
 
         ctx = multiprocessing.get_context("spawn")
         self.conn, child_end = ctx.Pipe()
         self.process = ctx.Process(
             target=child.serve,
-            args=(child_end, max_tokens),
+            args=(child_end, max_tokens, nice, limits),
             name="shield-docling",
             daemon=True,
         )
@@ -142,9 +146,18 @@ class _Ticket:
 class Converter:
     """Converts documents and chunks Markdown through the docling child process."""
 
-    def __init__(self, *, timeout: float, max_tokens: int) -> None:
+    def __init__(
+        self,
+        *,
+        timeout: float,
+        max_tokens: int,
+        nice: int = 0,
+        limits: ConvertLimits | None = None,
+    ) -> None:
         self.timeout = timeout
         self.max_tokens = max_tokens
+        self.limits = limits or ConvertLimits()
+        self.nice = nice  # the child's CPU nice value: conversion is background work
         self._lock = threading.Lock()
         self._threads = ThreadPoolExecutor(max_workers=1, thread_name_prefix="docling-rpc")
         self._child: _Child | None = None
@@ -161,7 +174,7 @@ class Converter:
     # -- the child's life ------------------------------------------------------------------
 
     def _spawn(self) -> _Child:
-        self._child = _Child(self.max_tokens)
+        self._child = _Child(self.max_tokens, self.nice, self.limits)
         self.starts += 1
         return self._child
 
@@ -240,6 +253,17 @@ class Converter:
                 "corrupt or malformed; open and re-save it, or export it to PDF, and "
                 "ingest it again."
             ) from None
+        if kind == "refused":  # the child's own message, written for the person
+            raise ConversionFailed(payload)
+        if kind == "memory":
+            self._replace(child)  # it exits by itself; its successor starts loading now
+            raise ConversionFailed(
+                f"Converting {what} needed more memory than the converter may use "
+                f"({self.limits.memory_mb} MiB beyond what it needs to start, "
+                "SHIELD_CONVERT_MAX_MEMORY_MB) and was stopped. The document is too large to "
+                "convert in one piece, or is built to exhaust memory: split it into smaller "
+                "files, or raise the limit."
+            )
         if kind != "ok":
             raise ConversionFailed(
                 f"Could not convert {what}: {payload}. Check that the file opens in its usual "

@@ -4,17 +4,20 @@ Binary formats are recognised by content (``%PDF-``; the ZIP members that make a
 or XLSX). Text formats cannot be told apart by bytes alone, so for text the name or the
 requested doc_type decides between HTML, Markdown, CSV and plain text, once the bytes have
 decoded as text. A file that says one thing and is another (a PNG called ``.pdf``, a DOCX
-sent with ``doc_type="pdf"``) is refused with both facts in the message.
+sent with ``doc_type="pdf"``) is refused with both facts in the message. An Office package
+must also pass ``archive_checks`` (zip bombs, DTDs), and HTML may not declare entities.
 """
 
 from __future__ import annotations
 
 import io
 import os
+import re
 import zipfile
 from dataclasses import dataclass
 
 from knowledge.errors import InvalidInput
+from orchestrator.pipeline.document import archive_checks
 from orchestrator_client.models import DocType
 
 BINARY = frozenset({DocType.pdf, DocType.docx, DocType.pptx, DocType.xlsx})
@@ -69,6 +72,10 @@ _LABELS = {
 }
 
 _SUPPORTED = "PDF, DOCX, PPTX, XLSX, HTML, Markdown, CSV or plain text (UTF-8)"
+_OLE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+# A DOCTYPE with an internal subset ("<!DOCTYPE html [ ... ]>"): HTML has none; it is how
+# entity declarations (entity expansion, external entities) would reach a parser.
+_INTERNAL_SUBSET = re.compile(r"<!DOCTYPE[^>\[]{0,1024}\[", re.IGNORECASE)  # bounded: linear
 
 
 @dataclass(frozen=True)
@@ -93,18 +100,21 @@ def _ooxml_kind(data: bytes, filename: str) -> DocType:
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             names = set(archive.namelist())
-    except (zipfile.BadZipFile, ValueError, OSError):
+            kind = next((kind for member, kind in _OOXML_MARKERS if member in names), None)
+            if kind is None:
+                raise InvalidInput(
+                    f"{filename!r} is a ZIP archive, not a DOCX, PPTX or XLSX document. "
+                    f"Send the documents inside it one by one ({_SUPPORTED})."
+                )
+            archive_checks.check_package(archive, filename, kind, len(data))
+            return kind
+    # A hostile directory can make zipfile fail in any of these ways (ValueError includes
+    # a name that is not UTF-8, EOFError a record cut short).
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, NotImplementedError):
         raise InvalidInput(
             f"{filename!r} starts like a ZIP-based Office file but the archive is damaged "
             "(truncated or corrupt). Re-save or re-export it and send it again."
         ) from None
-    for member, kind in _OOXML_MARKERS:
-        if member in names:
-            return kind
-    raise InvalidInput(
-        f"{filename!r} is a ZIP archive, not a DOCX, PPTX or XLSX document. "
-        f"Send the documents inside it one by one ({_SUPPORTED})."
-    )
 
 
 def _decode_text(data: bytes) -> str | None:
@@ -117,7 +127,11 @@ def _decode_text(data: bytes) -> str | None:
         return None
     try:
         return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
+    except UnicodeDecodeError as exc:
+        # A text file cut short (a truncated download, a full disk) can end inside a
+        # character: keep the text before it rather than calling the file binary.
+        if exc.reason == "unexpected end of data" and exc.start >= len(data) - 3:
+            return _decode_text(data[: exc.start])
         return None
 
 
@@ -132,6 +146,15 @@ def _content_kind(data: bytes, filename: str) -> tuple[DocType | None, str]:
         return DocType.pdf, ""
     if data.startswith(b"PK\x03\x04"):
         return _ooxml_kind(data, filename), ""
+    claimed = extension_type(filename)
+    if data.startswith(_OLE) and claimed in (DocType.docx, DocType.pptx, DocType.xlsx):
+        assert claimed is not None
+        raise InvalidInput(
+            f"{filename!r} is not a {label(claimed)} package: it is an OLE compound file, which "
+            f"is what a password-protected (encrypted) {label(claimed)} is, or an old "
+            f".{claimed.value[:3]} file renamed. Remove the password, or save it as "
+            f".{claimed.value}, and send it again."
+        )
     for magic, what in _MAGIC:
         if data.startswith(magic):
             raise InvalidInput(
@@ -139,7 +162,6 @@ def _content_kind(data: bytes, filename: str) -> tuple[DocType | None, str]:
             )
     text = _decode_text(data)
     if text is None:
-        claimed = extension_type(filename)
         if claimed in BINARY:
             raise InvalidInput(
                 f"{filename!r} is not a valid {label(claimed)} file: its content is not "
@@ -185,4 +207,11 @@ def detect(data: bytes, filename: str, declared: DocType | None = None) -> Detec
                 "after its content (.txt, .md, .html, .csv)."
             )
     kind = declared or by_name or (DocType.html if _looks_like_html(text) else DocType.txt)
+    if kind is DocType.html and _INTERNAL_SUBSET.search(text):
+        raise InvalidInput(
+            f"{filename!r} declares entities in its DOCTYPE (<!DOCTYPE ... [ <!ENTITY ...> ]>). "
+            "HTML has no entity declarations; they are how entity-expansion and "
+            "file-disclosure attacks reach a parser, so the file was refused. Remove the "
+            "bracketed part of the DOCTYPE and send it again."
+        )
     return Detected(kind, text.encode("utf-8"))

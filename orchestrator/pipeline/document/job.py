@@ -76,7 +76,10 @@ def content_hash_of(data: bytes) -> str:
 async def run_document(request: DocumentRequest, ctx: JobContext) -> JobResult:
     loaded = await _load(request, ctx)
     await ctx.checkpoint()
-    detected = filetypes.detect(loaded.data, loaded.filename, request.doc_type)
+    # Off the event loop: checking a package reads the start of each of its parts.
+    detected = await asyncio.to_thread(
+        filetypes.detect, loaded.data, loaded.filename, request.doc_type
+    )
     await ctx.report(Progress(stage="converting", done=0, total=1))
     converted = await ctx.converter.convert(detected.data, loaded.filename, detected.doc_type)
     await ctx.report(Progress(stage="converting", done=1, total=1))
