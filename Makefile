@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: install serve test test-fast lint typecheck pytest bench clean
+.PHONY: install serve test test-fast lint typecheck pytest bench fuzz clean
 
 # Re-runs only when the dependency declarations change; `make install` is then a no-op.
 $(STAMP): pyproject.toml constraints.txt
@@ -41,6 +41,13 @@ bench: install
 	$(PY) -m benchmarks.search.run
 	$(PY) -m benchmarks.ingestion.run
 	$(PY) -m benchmarks.lightrag.run
+	$(PY) -m benchmarks.memory.run
+	$(PY) -m benchmarks.load.run
+
+# The nightly profile of the generated-input tests: many more examples than `make test` runs.
+fuzz: install
+	SHIELD_FUZZ_PROFILE=long $(PY) -m pytest -m fuzz tests/mcp_server/test_generated_inputs.py
+	SHIELD_FUZZ_EXAMPLES=500 SHIELD_FUZZ_STEPS=10 $(PY) -m pytest tests/orchestrator/http/test_openapi_fuzz.py
 
 clean:
 	rm -rf $(VENV) .bench .mypy_cache .ruff_cache .pytest_cache
