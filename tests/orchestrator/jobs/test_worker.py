@@ -171,12 +171,12 @@ async def test_a_worker_runs_at_most_its_concurrency(
     with serve_site(pages=3, delay=0.2) as site:
         settings = make_settings(worker_concurrency=1)
         async with running(settings, local_embedder, workers=True, converter=converter) as rt:
-            ids = [
-                (await rt.jobs.submit(CrawlRequest(url=site.url, max_pages=3, max_depth=1)))[
-                    0
-                ].job_id
-                for _ in range(3)
+            # Three requests that differ (identical ones would be one job).
+            requests = [
+                CrawlRequest(url=site.url, max_pages=3, max_depth=1, metadata={"run": str(i)})
+                for i in range(3)
             ]
+            ids = [(await rt.jobs.submit(request))[0].job_id for request in requests]
             most = 0
             while True:
                 counts = await rt.jobs.counts()
