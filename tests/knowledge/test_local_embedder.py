@@ -154,6 +154,7 @@ async def test_every_run_of_a_large_store_stays_within_the_token_budget(
     assert max(n for n, _ in runs) == 16  # short texts still go 16 at a time
 
 
+@pytest.mark.slow  # ~4 s of model runs, one text at a time among them
 async def test_shaped_batches_give_the_vectors_of_one_unshaped_batch(
     local_embedder: LocalEmbedder,
 ) -> None:

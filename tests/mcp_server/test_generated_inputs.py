@@ -17,9 +17,9 @@ every example of every tool, so what one tool's input leaves behind meets the ot
 
 A sweep sends every catalogued hostile value (``hostile_values.catalogue``) into every
 argument, and every slot inside the nested ones, of one fixed valid call per tool: hypothesis
-samples, the sweep covers. Both are slow-marked; the cases they found run in the quick loop.
+samples, the sweep covers. The whole module is slow-marked (make test runs it).
 
-``SHIELD_FUZZ_PROFILE=long`` runs 1,000 examples per tool (nightly, or with ``make bench``);
+``SHIELD_FUZZ_PROFILE=long`` runs 1,000 examples per tool (nightly: ``make fuzz``);
 ``SHIELD_FUZZ_EXAMPLES=N`` sets the count. Both are read when this module is imported,
 before the suite clears SHIELD_* variables. Values nested deeper than ~250 levels, and lone
 surrogates in object keys, cannot be sent at all: the MCP SDK's client fails to serialize
@@ -92,6 +92,9 @@ PROFILE_SETTINGS = settings(
 pytestmark = [
     pytest.mark.asyncio(loop_scope="module"),
     pytest.mark.fuzz,
+    # The module's server (embedded store, orchestrator, docling child) costs ~10 s to start
+    # and stop: the quick loop stays under 90 s without it; make test runs all of it.
+    pytest.mark.slow,
     pytest.mark.timeout(6 * 3600 if LONG else 600),
 ]
 
