@@ -11,7 +11,6 @@ import contextlib
 import hashlib
 import json
 import logging
-import weakref
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -20,6 +19,7 @@ from knowledge.errors import InvalidInput
 from orchestrator.jobs import metrics
 from orchestrator.jobs.queue import JobQueue
 from orchestrator.jobs.store import DuplicateKey, JobStore, NewJob
+from orchestrator.shared_locks import local_lock
 from orchestrator_client.errors import JobConflict, JobNotFound
 from orchestrator_client.models import (
     Job,
@@ -84,18 +84,6 @@ def check_key(key: str | None) -> str | None:
     return key
 
 
-# One lock per request hash while a submit of it is in flight (entries vanish with their
-# last holder).
-_twin_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
-
-
-def _twin_lock(digest: str) -> asyncio.Lock:
-    lock = _twin_locks.get(digest)
-    if lock is None:
-        lock = _twin_locks[digest] = asyncio.Lock()
-    return lock
-
-
 class JobService:
     def __init__(
         self,
@@ -130,7 +118,7 @@ class JobService:
         # still queued or running gets that job, not a second crawl of the same site. The
         # lock closes the gap between looking and storing for requests in this process.
         # With a key the caller keeps its own idempotency: a new key is a new job.
-        async with _twin_lock(digest):
+        async with local_lock("submit", digest):
             twin = None if key is not None else await self.store.active_twin(kind, digest)
             if twin is not None:
                 log.info("job %s: an identical request came again; answering with it", twin.job_id)

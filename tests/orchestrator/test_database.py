@@ -10,13 +10,7 @@ import pytest
 
 from orchestrator.database import DatabaseUnavailable
 from orchestrator.jobs.store import JobStore
-from tests.orchestrator.cluster import PSQL
-
-
-def _psql(sql: str) -> None:
-    import subprocess
-
-    subprocess.run([*PSQL, "-d", "postgres", "-c", sql], check=True, capture_output=True)
+from tests.orchestrator.jobs.conftest import psql as _psql
 
 
 @pytest.fixture
