@@ -181,32 +181,30 @@ def _split_after(xml: bytes, marker: bytes) -> tuple[bytes, bytes]:
     return xml[:at], xml[at:]
 
 
+def _inflated(package: bytes, name: str, after: bytes, inflated_mib: int) -> bytes:
+    """``package`` with its part ``name`` grown to ``inflated_mib`` MiB of whitespace right
+    after ``after`` (still well-formed XML), compressed to about 1/1000 of that."""
+    parts = _members_of(package)
+    head, tail = _split_after(parts[name], after)
+    return _rezip(parts, {name: repeated(name, head, _SPACES, inflated_mib, tail)})
+
+
 @cache
 def docx_zip_bomb(inflated_mib: int = 3584) -> bytes:
-    """A DOCX whose ``word/document.xml`` inflates to 3.5 GiB (whitespace inside the body:
-    still well-formed XML) from about 3.6 MB."""
-    parts = _members_of(sample_docx())
-    head, tail = _split_after(parts["word/document.xml"], b"<w:body>")
-    bomb = repeated("word/document.xml", head, _SPACES, inflated_mib, tail)
-    return _rezip(parts, {"word/document.xml": bomb})
+    """A DOCX whose ``word/document.xml`` inflates to 3.5 GiB from about 3.6 MB."""
+    return _inflated(sample_docx(), "word/document.xml", b"<w:body>", inflated_mib)
 
 
 @cache
 def xlsx_zip_bomb(inflated_mib: int = 3584) -> bytes:
     """An XLSX whose first sheet inflates to 3.5 GiB, the same way."""
-    parts = _members_of(sample_xlsx())
-    name = "xl/worksheets/sheet1.xml"
-    head, tail = _split_after(parts[name], b"<sheetData>")
-    return _rezip(parts, {name: repeated(name, head, _SPACES, inflated_mib, tail)})
+    return _inflated(sample_xlsx(), "xl/worksheets/sheet1.xml", b"<sheetData>", inflated_mib)
 
 
 @cache
 def pptx_zip_bomb(inflated_mib: int = 3584) -> bytes:
     """A PPTX whose first slide inflates to 3.5 GiB, the same way."""
-    parts = _members_of(sample_pptx())
-    name = "ppt/slides/slide1.xml"
-    head, tail = _split_after(parts[name], b"<p:spTree>")
-    return _rezip(parts, {name: repeated(name, head, _SPACES, inflated_mib, tail)})
+    return _inflated(sample_pptx(), "ppt/slides/slide1.xml", b"<p:spTree>", inflated_mib)
 
 
 @cache
