@@ -26,6 +26,7 @@ import asyncio
 import logging
 import multiprocessing
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -33,7 +34,7 @@ from typing import Any, TypeVar
 
 from orchestrator.errors import ConversionFailed, StageTimeout
 from orchestrator.pipeline.convert.chunking import Chunk
-from orchestrator.pipeline.convert.limits import ConvertLimits
+from orchestrator.pipeline.convert.limits import ConvertLimits, peak_near_cap
 from orchestrator_client.models import DocType
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,11 @@ T = TypeVar("T")
 
 # Importing docling and building its converters takes ~8 s here; allow for a busy machine.
 START_TIMEOUT = 180.0
+# How often the parent looks at the child's memory while a request is in flight.
+_SAMPLE_SECONDS = 0.2
+# glibc's loader exits with this code when it cannot allocate a new thread's memory: under
+# the address-space cap that is the document's allocations, not a corrupt file.
+_LOADER_OUT_OF_MEMORY = 127
 
 
 @dataclass(frozen=True)
@@ -68,6 +74,18 @@ class _Child:
         child_end.close()  # so the parent sees EOF when the child dies
         self.ready = False
         self._kill_lock = threading.Lock()
+        self.reached_cap = False  # its peak came within reach of its memory cap
+
+    def sample_memory(self) -> None:
+        """Remember whether the child's peak address space has neared its cap (limits.py)."""
+        pid = self.process.pid
+        if pid is not None and not self.reached_cap:
+            self.reached_cap = peak_near_cap(pid)
+
+    def died_of_memory(self) -> bool:
+        """Whether a child that died without answering ran out of memory."""
+        self.sample_memory()
+        return self.reached_cap or self.process.exitcode == _LOADER_OUT_OF_MEMORY
 
     def wait_ready(self, timeout: float) -> None:
         if self.ready:
@@ -227,7 +245,7 @@ class Converter:
     def _exchange(self, child: _Child, message: tuple[Any, ...], what: str, ticket: _Ticket) -> Any:
         try:
             child.conn.send(message)
-            answered = child.conn.poll(self.timeout)
+            answered = self._wait_answer(child)
         except (OSError, EOFError):
             answered = True  # the recv below reports the dead child
         if not answered:
@@ -248,6 +266,8 @@ class Converter:
                 raise ConversionFailed(
                     f"Converting {what} was interrupted: the worker is stopping."
                 ) from None
+            if self.limits.memory_mb and child.died_of_memory():
+                raise self._out_of_memory(what) from None
             raise ConversionFailed(
                 f"The converter crashed on {what} ({reason}). The file is probably "
                 "corrupt or malformed; open and re-save it, or export it to PDF, and "
@@ -257,19 +277,33 @@ class Converter:
             raise ConversionFailed(payload)
         if kind == "memory":
             self._replace(child)  # it exits by itself; its successor starts loading now
-            raise ConversionFailed(
-                f"Converting {what} needed more memory than the converter may use "
-                f"({self.limits.memory_mb} MiB beyond what it needs to start, "
-                "SHIELD_CONVERT_MAX_MEMORY_MB) and was stopped. The document is too large to "
-                "convert in one piece, or is built to exhaust memory: split it into smaller "
-                "files, or raise the limit."
-            )
+            raise self._out_of_memory(what)
         if kind != "ok":
             raise ConversionFailed(
                 f"Could not convert {what}: {payload}. Check that the file opens in its usual "
                 "application and is not damaged or password-protected."
             )
         return payload
+
+    def _wait_answer(self, child: _Child) -> bool:
+        """Wait up to the timeout for the child's answer, sampling its memory meanwhile."""
+        deadline = time.monotonic() + self.timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            if child.conn.poll(min(left, _SAMPLE_SECONDS)):
+                return True
+            child.sample_memory()
+
+    def _out_of_memory(self, what: str) -> ConversionFailed:
+        return ConversionFailed(
+            f"Converting {what} needed more memory than the converter may use "
+            f"({self.limits.memory_mb} MiB beyond what it needs to start, "
+            "SHIELD_CONVERT_MAX_MEMORY_MB) and was stopped. The document is too large to "
+            "convert in one piece, or is built to exhaust memory: split it into smaller "
+            "files, or raise the limit."
+        )
 
     async def _call(self, message: tuple[Any, ...], what: str) -> Any:
         ticket = _Ticket()

@@ -23,7 +23,7 @@ from pathlib import Path
 MIB = 1 << 20
 # A failed request whose process came this close to the limit ran out of memory, even if
 # the library that failed reported something else (docling folds errors into text).
-_NEAR_LIMIT = 64 * MIB
+NEAR_LIMIT = 64 * MIB
 _OUT_OF_MEMORY_TEXT = re.compile(
     r"memory allocation failed|out of memory|cannot allocate memory|unable to allocate|"
     r"std::bad_alloc|MemoryError",
@@ -37,10 +37,10 @@ class ConvertLimits:
     max_pages: int = 10_000  # SHIELD_CONVERT_MAX_PAGES: pages per PDF
 
 
-def _status_kib(field: str) -> int | None:
-    """A ``VmSize``-style field of /proc/self/status, in KiB (None off Linux)."""
+def _status_kib(field: str, pid: int | str = "self") -> int | None:
+    """A ``VmSize``-style field of /proc/<pid>/status, in KiB (None off Linux or gone)."""
     try:
-        text = Path("/proc/self/status").read_text()
+        text = Path(f"/proc/{pid}/status").read_text()
     except OSError:
         return None
     found = re.search(rf"^{field}:\s+(\d+) kB", text, re.MULTILINE)
@@ -81,4 +81,18 @@ def ran_out_of_memory(exc: BaseException, cap: int | None) -> bool:
     if cap is None:
         return False
     peak_kib = _status_kib("VmPeak")
-    return peak_kib is not None and peak_kib * 1024 >= cap - _NEAR_LIMIT
+    return peak_kib is not None and peak_kib * 1024 >= cap - NEAR_LIMIT
+
+
+def peak_near_cap(pid: int) -> bool:
+    """Whether process ``pid``'s peak address space came within reach of its own cap: the
+    parent asks while the child lives, since a child dying in native code at its cap (a
+    thread it cannot create, an allocator's abort) never gets to say so itself."""
+    try:
+        cap, _hard = resource.prlimit(pid, resource.RLIMIT_AS)
+    except (OSError, ValueError):  # gone already
+        return False
+    peak_kib = _status_kib("VmPeak", pid)
+    if cap == resource.RLIM_INFINITY or peak_kib is None:
+        return False
+    return peak_kib * 1024 >= cap - NEAR_LIMIT
