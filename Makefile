@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: install serve test test-fast lint typecheck pytest bench fuzz clean
+.PHONY: install tools serve test test-fast lint typecheck pytest bench fuzz clean
 
 # Re-runs only when the dependency declarations change; `make install` is then a no-op.
 $(STAMP): pyproject.toml constraints.txt
@@ -16,6 +16,22 @@ $(STAMP): pyproject.toml constraints.txt
 	@touch $(STAMP)
 
 install: $(STAMP)
+
+# The operators' checkers the deployment tests run: promtool and prometheus (Debian's
+# prometheus), amtool (prometheus-alertmanager). Installed from apt when missing and this is
+# root on Debian; otherwise those tests say how to install them (and fail in CI).
+OPS_TOOLS := promtool amtool prometheus
+tools:
+	@missing=""; for t in $(OPS_TOOLS); do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing prometheus and prometheus-alertmanager (missing:$$missing)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      --no-install-recommends prometheus prometheus-alertmanager >/dev/null; \
+	  else \
+	    echo "missing:$$missing -- install Debian's prometheus and prometheus-alertmanager"; \
+	  fi; \
+	fi
 
 serve: install
 	$(VENV)/bin/shield-mcp serve --transport http --host $(HOST) --port $(PORT)
@@ -27,7 +43,7 @@ lint: install
 typecheck: install
 	$(VENV)/bin/mypy
 
-pytest: install
+pytest: install tools
 	$(PY) -m pytest
 
 test: lint typecheck pytest
