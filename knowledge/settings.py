@@ -53,6 +53,16 @@ class KnowledgeSettings(BaseSettings):
     breaker_failure_threshold: int = Field(5, ge=1)
     breaker_recovery_seconds: float = Field(60.0, gt=0)
 
+    # Dependency probes (shield_common/probes.py): dependency_up and /ready.
+    probe_interval_seconds: float = Field(15.0, gt=0, description="Seconds between probes.")
+    probe_failures_down: int = Field(
+        3, ge=1, description="Failed probes in a row before a dependency counts as down."
+    )
+    probe_successes_up: int = Field(
+        2, ge=1, description="Successful probes in a row before it counts as up again."
+    )
+    probe_timeout_seconds: float = Field(5.0, gt=0, description="Seconds per probe.")
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
 

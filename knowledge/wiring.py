@@ -9,14 +9,17 @@ from __future__ import annotations
 import importlib.util
 from collections.abc import Callable
 
+from knowledge import metrics
 from knowledge.breakers import Breaker
 from knowledge.datadir import DataDirLock
 from knowledge.embeddings.base import Embedder
 from knowledge.embeddings.cache import CachedEmbedder
+from knowledge.embeddings.measured import MeasuredEmbedder
 from knowledge.errors import KnowledgeError
 from knowledge.service import KnowledgeService, Limits
 from knowledge.settings import KnowledgeSettings
 from knowledge.vectorstore.base import VectorStore
+from knowledge.vectorstore.measured import MeasuredStore
 
 
 def _secret(value: object) -> str | None:
@@ -59,21 +62,24 @@ def build_embedder(settings: KnowledgeSettings) -> Embedder:
         from knowledge.embeddings.local import LocalEmbedder
 
         inner = LocalEmbedder(batch_size=settings.embed_batch_size)
-    return CachedEmbedder(inner, max_entries=settings.query_cache_size)
+    # Measured inside the cache: a cached query costs no embedding call.
+    return CachedEmbedder(MeasuredEmbedder(inner), max_entries=settings.query_cache_size)
 
 
 def build_store(settings: KnowledgeSettings) -> VectorStore:
     if settings.qdrant_url:
         from knowledge.vectorstore.qdrant_server import QdrantServerStore
 
-        return QdrantServerStore(
+        server = QdrantServerStore(
             settings.qdrant_url,
             api_key=_secret(settings.qdrant_api_key),
             breaker=make_breaker(settings, "qdrant"),
         )
+        return MeasuredStore(server, "qdrant")
     from knowledge.vectorstore.edge import EdgeVectorStore
 
-    return EdgeVectorStore(settings.data_dir, optimize_after=settings.optimize_after)
+    edge = EdgeVectorStore(settings.data_dir, optimize_after=settings.optimize_after)
+    return MeasuredStore(edge, "edge")
 
 
 def missing_modules(modules: tuple[str, ...]) -> list[str]:
@@ -112,6 +118,7 @@ def check_installed(settings: KnowledgeSettings) -> None:
 
 
 def build_service(settings: KnowledgeSettings) -> KnowledgeService:
+    metrics.declare(settings.embedder, "qdrant" if settings.qdrant_url else "edge")
     return KnowledgeService(
         build_embedder(settings),
         build_store(settings),

@@ -18,9 +18,10 @@ from mcp_server.body_cap import raise_sdk_body_cap
 from mcp_server.ingest_tools import INGEST_TOOL_NAMES, register_ingest_tools
 from mcp_server.lightrag_tool import LIGHTRAG_TOOL_NAMES, register_lightrag_tool
 from mcp_server.metrics import declare_tools
-from mcp_server.middleware import ToolCallMiddleware, Unavailable
+from mcp_server.middleware import OperationMetrics, ToolCallMiddleware, Unavailable
 from mcp_server.orchestrator_routes import OrchestratorRoutes
 from mcp_server.parts import ServerParts
+from mcp_server.ready import add_ready_route
 from mcp_server.tools import TOOL_NAMES, register_tools
 
 INSTRUCTIONS = (
@@ -47,12 +48,13 @@ def build_server(parts: ServerParts, *, max_limit: int, unavailable: str | None 
             return
         parts.service()  # fails at once if the data dir is taken
         parts.start_orchestrator()
+        parts.start_probes()
         try:
             yield {}
         finally:
             await parts.stop()
 
-    middleware: list[Middleware] = [ToolCallMiddleware(ALL_TOOLS)]
+    middleware: list[Middleware] = [OperationMetrics(ALL_TOOLS), ToolCallMiddleware(ALL_TOOLS)]
     instructions = INSTRUCTIONS
     if unavailable is not None:
         # Inside the metrics middleware: the refused calls are still counted and logged.
@@ -74,6 +76,9 @@ def build_server(parts: ServerParts, *, max_limit: int, unavailable: str | None 
     @mcp.custom_route("/health", methods=["GET"])
     async def health(_request: Request) -> Response:
         return JSONResponse({"status": "ok"})
+
+    if parts.probes is not None:
+        add_ready_route(mcp, parts.probes)
 
     @mcp.custom_route("/metrics", methods=["GET"])
     async def metrics(_request: Request) -> Response:

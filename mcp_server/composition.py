@@ -19,6 +19,7 @@ from fastmcp import FastMCP
 from starlette.types import ASGIApp
 
 from knowledge.errors import InvalidInput, KnowledgeError
+from knowledge.health import embedder_probe, known_message, probe_policy, vector_store_probe
 from knowledge.service import KnowledgeService
 from knowledge.settings import KnowledgeSettings
 from knowledge.wiring import knowledge_handle, make_breaker, missing_modules
@@ -26,6 +27,7 @@ from mcp_server.app import build_http_app, build_server
 from mcp_server.orchestrator_link import Connect, Connection, OrchestratorLink
 from mcp_server.parts import ServerParts
 from mcp_server.settings import ServerSettings
+from shield_common.probes import DependencyProbe, Prober
 from shield_common.process import load_settings
 
 if TYPE_CHECKING:
@@ -62,9 +64,11 @@ def compose_server(
         shared = {name: getattr(settings, name) for name in KnowledgeSettings.model_fields}
         hosted = hosted.model_copy(update=shared)
         link = OrchestratorLink(_hosting(settings, hosted), embedded=True)
+        parts = ServerParts(knowledge_handle(settings), link)
     else:
         link = OrchestratorLink(_remote(settings), embedded=False)
-    parts = ServerParts(knowledge_handle(settings), link)
+        parts = ServerParts(knowledge_handle(settings), link)
+        parts.probes = _probes(settings, parts)
     mcp = build_server(parts, max_limit=settings.max_limit, unavailable=unavailable)
     token = settings.mcp_token.get_secret_value() if settings.mcp_token is not None else None
 
@@ -131,6 +135,33 @@ def _remote(settings: ServerSettings) -> Connect:
         return Connection(_client(settings, settings.orchestrator_url))
 
     return connect
+
+
+def _probes(settings: ServerSettings, parts: ServerParts) -> Prober:
+    """What a server with a remote orchestrator depends on: the orchestrator, and its own
+    vector store and embedder (qdrant_store and qdrant_find use them directly)."""
+    policy = probe_policy(settings)
+
+    async def orchestrator_answers() -> None:
+        client = await parts.orchestrator.client()
+        await client.probe()
+
+    orchestrator = DependencyProbe(
+        "orchestrator",
+        orchestrator_answers,
+        hint="SHIELD_ORCHESTRATOR_URL and that the orchestrator runs",
+        policy=policy,
+        describe=known_message,
+    )
+    store_hint = "SHIELD_QDRANT_URL" if settings.qdrant_url else "SHIELD_DATA_DIR"
+    return Prober(
+        [
+            orchestrator,
+            vector_store_probe(parts.service, policy, hint=store_hint),
+            embedder_probe(settings, policy),
+        ],
+        policy,
+    )
 
 
 def _import_orchestrator() -> None:

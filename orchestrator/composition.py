@@ -14,6 +14,7 @@ from functools import partial
 
 from fastapi import FastAPI
 
+from knowledge.health import embedder_probe, probe_policy
 from knowledge.service import KnowledgeService
 from knowledge.wiring import KnowledgeHandle, knowledge_handle, make_breaker
 from orchestrator.graphrag.config import GraphConfig
@@ -36,6 +37,7 @@ from orchestrator.pipeline.ingest import PIPELINE_KEYS
 from orchestrator.runtime import OrchestratorRuntime, Recovery
 from orchestrator.settings import OrchestratorSettings, upload_request_bytes
 from shield_common import priority
+from shield_common.probes import DependencyProbe, ProbePolicy
 
 
 def pipeline_config(settings: OrchestratorSettings) -> PipelineConfig:
@@ -144,6 +146,8 @@ def compose_orchestrator(
         make_worker=make_worker if workers else None,
         make_graph=make_graph,
         graph_unavailable=unavailable,
+        probe_policy=probe_policy(settings),
+        embedder_probe=partial(_embedder_probe, settings),
     )
     token = settings.orchestrator_token
     max_body_bytes = upload_request_bytes(settings.max_upload_bytes)
@@ -163,6 +167,12 @@ def compose_orchestrator(
         ),
     )
     return Orchestrator(runtime, app)
+
+
+def _embedder_probe(
+    settings: OrchestratorSettings, policy: ProbePolicy, required: bool
+) -> DependencyProbe:
+    return embedder_probe(settings, policy, required=required)
 
 
 def _graph_maker(

@@ -3,6 +3,8 @@ stopped together. One per process; the HTTP app and the MCP server use ``runtime
 
 It is handed its parts (orchestrator/composition.py makes them from settings) and only
 decides their order: what starts first, what a failure to start says, what stops last.
+Once started it probes the dependencies it uses (shield_common/probes.py): /ready answers
+from those probes' states, so one failed check does not take the process out of rotation.
 """
 
 from __future__ import annotations
@@ -10,11 +12,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from knowledge.errors import DependencyUnavailable, KnowledgeError
+from knowledge.health import ModelList, known_message, vector_store_probe
 from knowledge.redact import safe_location
 from knowledge.service import KnowledgeService
 from knowledge.wiring import KnowledgeHandle
@@ -25,9 +28,14 @@ from orchestrator.jobs.service import JobService
 from orchestrator.jobs.store import JobStore
 from orchestrator.jobs.worker import Worker
 from orchestrator_client.models import JobKind
+from shield_common.probes import DependencyProbe, ProbePolicy, Prober
 
 if TYPE_CHECKING:
+    from orchestrator.graphrag.config import LLMConfig
     from orchestrator.graphrag.service import GraphService
+
+# (policy, required) -> the embedder's probe; made by the composition root, from settings.
+EmbedderProbe = Callable[[ProbePolicy, bool], DependencyProbe]
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +85,8 @@ class OrchestratorRuntime:
         make_worker: Callable[[KnowledgeHandle, GraphService | None], Worker] | None = None,
         make_graph: Callable[[KnowledgeService], GraphService] | None = None,
         graph_unavailable: str | None = None,
+        probe_policy: ProbePolicy | None = None,
+        embedder_probe: EmbedderProbe | None = None,
     ) -> None:
         self.store = store
         self.queue = queue
@@ -96,6 +106,9 @@ class OrchestratorRuntime:
         self._stop = asyncio.Event()
         self._sweeper: asyncio.Task[None] | None = None
         self._started = False
+        self._probe_policy = probe_policy or ProbePolicy()
+        self._embedder_probe = embedder_probe
+        self.prober: Prober | None = None
 
     @property
     def run_workers(self) -> bool:
@@ -152,6 +165,8 @@ class OrchestratorRuntime:
                 f"the job store at {safe_location(self._database)} failed "
                 f"during start-up recovery ({_reason(exc, secret)})."
             ) from exc
+        self.prober = self._make_prober()
+        self.prober.start()
 
     async def _start_worker(self) -> None:
         if self._knowledge is not None and (self._make_worker or self._make_graph):
@@ -195,6 +210,9 @@ class OrchestratorRuntime:
             return
         self._started = False
         self._stop.set()
+        if self.prober is not None:
+            await self.prober.stop()
+            self.prober = None
         if self.worker is not None:
             try:
                 await self.worker.stop()
@@ -229,30 +247,70 @@ class OrchestratorRuntime:
         )
 
     async def readiness(self) -> dict[str, str]:
-        """Component -> "ok" or what is wrong and what to do."""
-        out = {
-            "job_store": await _probe(
-                self.store.ping(), "SHIELD_DATABASE_URL and that the database is running"
+        """Required dependency -> "ok" or what is wrong and what to do: the probes' states
+        once started; before that (its owner could not start it), checks made now."""
+        if self.prober is not None and self.prober.running:
+            return await self.prober.readiness()
+        prober = self._make_prober()
+        try:
+            return await prober.readiness()
+        finally:
+            await prober.stop()  # never started: closes what its checks opened
+
+    def _make_prober(self) -> Prober:
+        """A probe per dependency this process uses. The vector store and embedder are
+        required where workers write through them; where only LightRAG queries read them,
+        and for the LLM (LightRAG reports its failures in job results and answers), they
+        are exported and logged but do not fail /ready."""
+        policy = self._probe_policy
+        probes = [
+            DependencyProbe(
+                "job_store",
+                self.store.ping,
+                hint="SHIELD_DATABASE_URL and that the database is running",
+                policy=policy,
+                describe=known_message,
             ),
-            "queue": await _probe(self.queue.ping(), "SHIELD_QUEUE_URL and that Redis is running"),
-        }
+            DependencyProbe(
+                "queue",
+                self.queue.ping,
+                hint="SHIELD_QUEUE_URL and that Redis is running",
+                policy=policy,
+                describe=known_message,
+            ),
+        ]
         service = self.service
-        if self.run_workers and service is not None:
-            out["vector_store"] = await _probe(
-                service.store.collection_exists(service.default_collection), "SHIELD_QDRANT_URL"
+        if service is not None:
+            probes.append(
+                vector_store_probe(
+                    lambda: service,
+                    policy,
+                    hint="SHIELD_QDRANT_URL",
+                    required=self.run_workers,
+                )
             )
-            out["embedder"] = await _probe(
-                service.embedder.dimension(), "SHIELD_EMBEDDER and its host settings"
-            )
-        return out
+            if self._embedder_probe is not None:
+                probes.append(self._embedder_probe(policy, self.run_workers))
+        if self.graph is not None and self.graph.config.llm is not None:
+            probes.append(_llm_probe(self.graph.config.llm, policy))
+        return Prober(probes, policy)
 
 
-async def _probe(check: Awaitable[object], settings_hint: str) -> str:
-    try:
-        await check
-        return "ok"
-    except KnowledgeError as exc:
-        return str(exc)
-    except Exception as exc:
-        log.warning("readiness probe failed: %s", exc)
-        return f"unreachable ({type(exc).__name__}); check {settings_hint}"
+def _llm_probe(llm: LLMConfig, policy: ProbePolicy) -> DependencyProbe:
+    hint = (
+        "SHIELD_OLLAMA_HOST and that Ollama runs"
+        if llm.kind == "ollama"
+        else "SHIELD_OPENAI_BASE_URL and SHIELD_OPENAI_API_KEY"
+    )
+    models = ModelList(
+        llm.kind, llm.url, what="the LLM", hint=hint, api_key=llm.api_key, timeout=policy.timeout
+    )
+    return DependencyProbe(
+        "llm",
+        models,
+        hint=hint,
+        policy=policy,
+        describe=known_message,
+        required=False,
+        close=models.aclose,
+    )

@@ -101,6 +101,18 @@ class OrchestratorSettings(KnowledgeSettings):
         30.0, ge=0, description="On stop, how long in-flight jobs may finish before re-queueing."
     )
     max_wait_seconds: float = Field(60.0, ge=0, description="Cap on GET /jobs/{id}?wait=N.")
+    metrics_port: int | None = Field(
+        None,
+        ge=1,
+        le=65535,
+        description="Port of a worker's own GET /metrics and /health; unset = none served.",
+    )
+    metrics_host: str = Field(
+        "127.0.0.1",
+        min_length=1,
+        description="Address a worker's metrics port binds; a non-loopback one needs "
+        "SHIELD_ORCHESTRATOR_TOKEN.",
+    )
     background_nice: int = Field(
         10,
         ge=0,

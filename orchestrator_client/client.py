@@ -161,12 +161,27 @@ class OrchestratorClient:
         so it is returned rather than raised and does not count against the breaker.
         """
 
-        def body(data: Any) -> dict[str, Any]:
-            if not isinstance(data, dict) or "status" not in data:
-                raise ValueError("not a readiness report")
-            return data
+        return await self._call("GET", "/ready", _readiness_report, ok_statuses=(200, 503))
 
-        return await self._call("GET", "/ready", body, ok_statuses=(200, 503))
+    async def probe(self) -> None:
+        """Raises unless the orchestrator answers GET /ready as itself (ready or not: its
+        own dependencies are its own probes' business).
+
+        Outside the breaker: the MCP server's dependency probe must see the orchestrator
+        come back while the breaker is still open, and must not open it by itself.
+        """
+        try:
+            response = await self._http.get("/ready")
+        except httpx.TransportError as exc:
+            raise _failure(exc, self._where, "GET", "/ready", self.timeout) from exc
+        if response.status_code in (401, 403):
+            raise rejection(response, self._where)
+        if response.status_code not in (200, 503):
+            raise DependencyFailure(
+                f"The service at {self._where} answered GET /ready with HTTP "
+                f"{response.status_code}; {self._misanswer_hint}."
+            )
+        self._parse(lambda raw: _readiness_report(json.loads(raw)), response.content, "/ready")
 
     async def events(self, job_id: str) -> AsyncIterator[Job]:
         """GET /jobs/{id}/events: the job now, then each change; ends at a terminal state."""
@@ -250,6 +265,12 @@ class OrchestratorClient:
             await response.aclose()
             raise _server_failure(self._where, "GET", path, response)
         return response
+
+
+def _readiness_report(data: Any) -> dict[str, Any]:
+    if not isinstance(data, dict) or "status" not in data:
+        raise ValueError("not a readiness report")
+    return data
 
 
 def _server_failure(where: str, method: str, path: str, response: httpx.Response) -> Exception:

@@ -12,7 +12,8 @@ ingested documents:
   long words high-level ones;
 - anything else (summaries, answers): a reply quoting the start of the prompt's context.
 
-``fail`` makes every call answer HTTP 500 (an LLM that errors); ``calls`` counts them.
+``fail`` makes every call answer HTTP 500 (an LLM that errors); ``calls`` counts them. The
+model list (``GET /api/tags``, what a dependency probe asks) is answered too, not counted.
 ``Misbehaving`` is a sibling for the fault tests: embeddings and chat that answer late, or
 drop the connection half-way through the answer.
 """
@@ -108,6 +109,9 @@ def reply_to(prompt: str, system: str) -> str:
     return "Stand-in answer based on the context: " + " ".join(system.split())[-300:]
 
 
+MODEL_LIST = {"models": [{"name": "qwen2.5:7b", "model": "qwen2.5:7b", "size": 0}]}
+
+
 class OllamaStandIn:
     def __init__(self) -> None:
         self.fail = False
@@ -120,6 +124,9 @@ class OllamaStandIn:
         return self.service.url
 
     def _handle(self, method: str, path: str, body: Any) -> tuple[int, Any]:
+        if method == "GET" and path == "/api/tags":
+            # The model list a dependency probe asks for; no LLM call, so not counted.
+            return (500, {"error": "down on purpose"}) if self.fail else (200, MODEL_LIST)
         with self._lock:
             self.calls += 1
         if self.fail:

@@ -15,7 +15,7 @@ from fastapi.params import Depends as DependsParam
 from orchestrator.http.auth import documented_bearer, refuse_too_large, refuse_unauthorized
 from orchestrator.http.errors import GuardedRoute, install_error_handlers
 from orchestrator.http.lightrag_routes import GraphAccess, register_lightrag_routes
-from orchestrator.http.metrics import RequestMetrics
+from orchestrator.http.metrics import RequestMetrics, declare_endpoints
 from orchestrator.http.openapi import ServerBounds, state_bounds
 from orchestrator.http.routes import ReadinessCheck, register_routes
 from orchestrator_client.models import ErrorBody
@@ -69,4 +69,5 @@ def build_app(
     if token is not None:
         app.add_middleware(BearerAuth, token=token, refuse=refuse_unauthorized)
     app.add_middleware(RequestMetrics)
+    declare_endpoints(app.routes)
     return app

@@ -27,6 +27,16 @@ API_DURATION = Histogram(
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
+def declare_endpoints(routes: list[BaseRoute]) -> None:
+    """Create every route's duration series at zero. A series born at its first request
+    already holds it, and rate() never counts a sample it has no predecessor for: the
+    first submissions after a start would be missing from the accept-latency SLO."""
+    for route in routes:
+        path = getattr(route, "path", None)
+        if isinstance(path, str):
+            API_DURATION.labels(path)
+
+
 def endpoint_of(scope: Scope) -> str:
     """The route template ("/jobs/{job_id}"), never the raw path: labels must stay bounded."""
     app = scope.get("app")

@@ -31,7 +31,7 @@ from orchestrator_client.models import (
 if TYPE_CHECKING:
     from orchestrator.jobs.service import JobService
 
-# Component -> "ok" or what is wrong (the runtime's readiness check).
+# Component -> "ok" or what is wrong (the runtime's dependency probes).
 ReadinessCheck = Callable[[], Awaitable[dict[str, str]]]
 
 log = logging.getLogger("shield.orchestrator.http")
@@ -200,10 +200,13 @@ def register_routes(
         "/ready",
         response_model=Readiness,
         dependencies=secured,
-        summary="Readiness: job store, queue, vector store and embedder reachable",
+        summary="Readiness: the probed dependencies (job store, queue; vector store and "
+        "embedder where workers run) are up",
         responses={**auth_errors, 503: {"model": Readiness}},
     )
     async def ready() -> JSONResponse:
+        """The dependency probes' states (hysteresis: one failed probe changes nothing), not
+        a check made for this request; 503 names each dependency that is down."""
         components = await _readiness(readiness)
         broken = {name: state for name, state in components.items() if state != "ok"}
         if not broken:

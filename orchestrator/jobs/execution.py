@@ -166,6 +166,12 @@ class JobExecution:
         pipeline = asyncio.create_task(self.runner(request, ctx))
         self._pipeline = pipeline
         try:
+            return await self._await_pipeline(pipeline)
+        finally:
+            metrics.observe_stages(self.claimed.kind.value, ctx.stages.take())
+
+    async def _await_pipeline(self, pipeline: asyncio.Task[JobResult]) -> JobResult:
+        try:
             done, _ = await asyncio.wait({pipeline}, timeout=self.limits.job_timeout)
             if not done:
                 pipeline.cancel()
@@ -261,6 +267,8 @@ class JobExecution:
             raise _Released
         kind = self.claimed.kind.value
         metrics.JOBS_TOTAL.labels(kind, status.value).inc()
+        if error is not None:
+            metrics.count_failure(kind, error.code)
         metrics.JOB_DURATION.labels(kind).observe(time.monotonic() - self._started)
         log.info("job %s %s after %d attempt(s)", self.job_id, status.value, self.attempt)
         return status

@@ -93,6 +93,7 @@ class Sweeper:
             log.error("job %s: its worker was lost %d times; failed", job_id, attempts)
             if job is not None:
                 metrics.JOBS_TOTAL.labels(job.kind.value, JobStatus.failed.value).inc()
+                metrics.count_failure(job.kind.value, error.code)
 
     async def recover_at_start(self) -> None:
         """For the in-process queue: the previous process and its queue are gone.
@@ -146,6 +147,7 @@ class Sweeper:
                 await self.queue.enqueue(job_id)
             await self.store.mark_enqueued(stale)
         metrics.observe_counts(await self.store.counts())
+        metrics.observe_oldest(await self.store.oldest_queued_since(), utcnow())
 
     async def _enqueue_pending(self) -> None:
         """Jobs accepted while Redis was down, enqueued once it answers again."""

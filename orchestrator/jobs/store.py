@@ -159,6 +159,22 @@ class JobStore(SqlBase):
             out[JobStatus(status)] = int(count)
         return out
 
+    async def oldest_queued_since(self) -> datetime | None:
+        """When the longest-waiting queued job entered the queue; None if none waits.
+
+        ``updated_at`` of a queued job is that moment: accepting, handing back (release)
+        and re-queueing (requeue_lost) set it, and nothing else writes a queued job.
+        """
+        async with self.engine.connect() as conn:
+            since: datetime | None = (
+                await conn.execute(
+                    sa.select(sa.func.min(jobs.c.updated_at)).where(
+                        jobs.c.status == JobStatus.queued.value
+                    )
+                )
+            ).scalar()
+        return since
+
     async def cancel_queued(self, job_id: str) -> bool:
         now = utcnow()
         return await self._update(

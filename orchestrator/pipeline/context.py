@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from knowledge.service import KnowledgeService
 from orchestrator.errors import JobCancelled
 from orchestrator.pipeline.config import PipelineConfig
+from orchestrator.pipeline.stages import StageClock
 from orchestrator.shared_locks import SharedLocks
 from orchestrator_client.models import Progress
 
@@ -36,6 +37,8 @@ class JobContext:
     # Serialise jobs storing the same source; across processes when given the PostgreSQL
     # job store's engine (the distributed layout).
     source_locks: SharedLocks = field(default_factory=lambda: SharedLocks(SOURCE_LOCKS))
+    # Seconds per pipeline stage; the worker reads them after each attempt.
+    stages: StageClock = field(default_factory=StageClock)
 
     async def checkpoint(self) -> None:
         """Call between units of work (pages, documents, batches): stops a cancelled job."""

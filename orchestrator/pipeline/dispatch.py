@@ -68,16 +68,18 @@ async def validate_request(request: JobRequest, config: PipelineConfig) -> None:
 
 async def run_job(request: JobRequest, ctx: JobContext) -> JobResult:
     """Run one job's pipeline; raises the domain errors of orchestrator/errors.py."""
-    if isinstance(request, RebuildRequest):
-        return await _rebuild(request, ctx)
-    if isinstance(request, DocumentRequest):
-        from orchestrator.pipeline.document.job import run_document
+    with ctx.stages.listening():
+        if isinstance(request, RebuildRequest):
+            with ctx.stages.stage("lightrag"):
+                return await _rebuild(request, ctx)
+        if isinstance(request, DocumentRequest):
+            from orchestrator.pipeline.document.job import run_document
 
-        return await run_document(request, ctx)
-    assert isinstance(request, CrawlRequest)
-    from orchestrator.pipeline.crawl.job import run_crawl
+            return await run_document(request, ctx)
+        assert isinstance(request, CrawlRequest)
+        from orchestrator.pipeline.crawl.job import run_crawl
 
-    return await run_crawl(request, ctx)
+        return await run_crawl(request, ctx)
 
 
 async def _rebuild(request: RebuildRequest, ctx: JobContext) -> JobResult:

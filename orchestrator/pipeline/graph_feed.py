@@ -66,7 +66,8 @@ class GraphFeed:
         if graph is None or not items:
             return
         try:
-            report = await graph.index(self.collection, items, vectors)
+            with self.ctx.stages.stage("lightrag"):
+                report = await graph.index(self.collection, items, vectors)
         except Exception as exc:
             # Qdrant holds these sources already: report, do not fail the job.
             log.warning("job %s: LightRAG indexing failed: %s", self.ctx.job_id, exc)

@@ -20,6 +20,7 @@ import os
 import re
 import signal
 import sys
+import time
 from io import BytesIO
 from typing import Any
 
@@ -138,6 +139,8 @@ class DoclingWorker:
         self.pdf_name = ""
         self.limits = limits
         self.cap: int | None = None  # the address-space limit in force (limits.py)
+        # How long the last request's chunking took, for the job's stage durations.
+        self.chunk_seconds = 0.0
 
     def bound_memory(self) -> None:
         self.cap = apply_memory_limit(self.limits.memory_mb)
@@ -210,16 +213,20 @@ class DoclingWorker:
         else:
             converter, converter_name = self.office, CONVERTER_NAMES[doc_type]
         document = self._convert(converter, data, name)
+        start = time.perf_counter()
         if doc_type == "pdf":
             chunks = chunk_paged_document(self.page_chunker, document)
         else:
             chunks = chunk_document(self.chunker, document)
+        self.chunk_seconds = time.perf_counter() - start
         return chunks, document_title(document), converter_name
 
     def markdown(self, text: str, name: str) -> Result:
         stem = _stem(name, "page")
         document = self._convert(self.office, text.encode("utf-8"), f"{stem}.md")
+        start = time.perf_counter()
         chunks = chunk_document(self.chunker, document)
+        self.chunk_seconds = time.perf_counter() - start
         return chunks, document_title(document), "docling:md"
 
 
@@ -261,10 +268,14 @@ def serve(conn: Any, max_tokens: int, nice: int = 0, limits: ConvertLimits | Non
         except (EOFError, OSError):  # the parent is gone
             return
         try:
+            worker.chunk_seconds = 0.0
             if message[0] == "convert":
-                reply: tuple[str, Any] = ("ok", worker.convert(*message[1:]))
+                reply: tuple[str, Any] = (
+                    "ok",
+                    (*worker.convert(*message[1:]), worker.chunk_seconds),
+                )
             elif message[0] == "markdown":
-                reply = ("ok", worker.markdown(*message[1:]))
+                reply = ("ok", (*worker.markdown(*message[1:]), worker.chunk_seconds))
             else:
                 reply = ("error", f"unknown request {message[0]!r}")
         except Refused as exc:

@@ -54,6 +54,7 @@ class Converted:
     chunks: list[Chunk]
     title: str | None
     converter: str  # e.g. "docling:native-pdf", "docling:standard-pdf", "docling:docx"
+    chunk_seconds: float = 0.0  # of the conversion's time, what chunking took
 
 
 class _Child:
@@ -321,7 +322,7 @@ class Converter:
 
     async def convert(self, data: bytes, filename: str, doc_type: DocType) -> Converted:
         """Convert and chunk one document whose type was already checked by content."""
-        chunks, title, converter = await self._call(
+        chunks, title, converter, chunk_seconds = await self._call(
             ("convert", data, filename, doc_type.value), repr(filename)
         )
         if not chunks:
@@ -330,13 +331,17 @@ class Converter:
                 "needs OCR first (this server reads only embedded text); otherwise the "
                 "document is empty."
             )
-        return Converted(chunks=list(chunks), title=title, converter=converter)
+        return Converted(
+            chunks=list(chunks), title=title, converter=converter, chunk_seconds=chunk_seconds
+        )
 
     async def chunk_markdown(self, markdown: str, name: str) -> list[Chunk]:
         """Chunks of a Markdown text (a crawled page); empty text gives no chunks."""
         if not markdown.strip():
             return []
-        chunks, _title, _converter = await self._call(("markdown", markdown, name), repr(name))
+        chunks, _title, _converter, _seconds = await self._call(
+            ("markdown", markdown, name), repr(name)
+        )
         return list(chunks)
 
     def _warm_up(self) -> None:

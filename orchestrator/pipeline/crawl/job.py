@@ -89,7 +89,13 @@ async def _fetch_stage(
     # Closed here, not whenever the event loop gets to it: a cancelled or failed job must
     # have stopped its browser (browser mode) by the time the job ends.
     async with contextlib.aclosing(crawl_pages(plan)) as items:
-        async for item in items:
+        while True:
+            # The wait for the next page is the fetch stage's time (the crawler fetches
+            # ahead on its own; waiting for room on the queue is not fetching).
+            with ctx.stages.stage("fetch"):
+                item = await anext(items, None)
+            if item is None:
+                break
             if isinstance(item, PageFailure):
                 tally.failed.append(item)
                 continue
@@ -104,7 +110,8 @@ async def _chunk_stage(
     out: asyncio.Queue[tuple[Page, list[Any]] | None],
 ) -> None:
     while (page := await pages.get()) is not None:
-        chunks = await ctx.converter.chunk_markdown(page.markdown, page.url)
+        with ctx.stages.stage("chunk"):
+            chunks = await ctx.converter.chunk_markdown(page.markdown, page.url)
         await out.put((page, chunks))
     await out.put(_DONE)
 

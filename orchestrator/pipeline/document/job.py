@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import time
 
 from orchestrator.pipeline.config import PipelineConfig
 from orchestrator.pipeline.context import JobContext
@@ -74,14 +75,25 @@ def content_hash_of(data: bytes) -> str:
 
 
 async def run_document(request: DocumentRequest, ctx: JobContext) -> JobResult:
-    loaded = await _load(request, ctx)
+    with ctx.stages.stage("fetch"):
+        loaded = await _load(request, ctx)
     await ctx.checkpoint()
-    # Off the event loop: checking a package reads the start of each of its parts.
-    detected = await asyncio.to_thread(
-        filetypes.detect, loaded.data, loaded.filename, request.doc_type
-    )
-    await ctx.report(Progress(stage="converting", done=0, total=1))
-    converted = await ctx.converter.convert(detected.data, loaded.filename, detected.doc_type)
+    start = time.perf_counter()
+    chunk_seconds = 0.0
+    try:
+        # Off the event loop: checking a package reads the start of each of its parts.
+        detected = await asyncio.to_thread(
+            filetypes.detect, loaded.data, loaded.filename, request.doc_type
+        )
+        await ctx.report(Progress(stage="converting", done=0, total=1))
+        converted = await ctx.converter.convert(detected.data, loaded.filename, detected.doc_type)
+        chunk_seconds = converted.chunk_seconds
+    finally:
+        # The converter's child converts and chunks in one request, and says how long the
+        # chunking took; a conversion that failed or timed out took its time too.
+        ctx.stages.add("convert", time.perf_counter() - start - chunk_seconds)
+        if chunk_seconds:
+            ctx.stages.add("chunk", chunk_seconds)
     await ctx.report(Progress(stage="converting", done=1, total=1))
     await ctx.checkpoint()
     collection = request.collection or ctx.service.default_collection

@@ -10,8 +10,10 @@ row's status is not documented.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import subprocess
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -34,6 +36,9 @@ from tests.orchestrator.http.relay import Relay
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(300)]
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
+HANG = 60.0  # guards against a hang only
+# /ready answers from the job store's probe: short rounds, so an outage shows in a second.
+PROBE_INTERVAL = 0.2
 MAX_UPLOAD = 1024
 MODELS: dict[str, type[BaseModel]] = {
     m.__name__: m for m in (ErrorBody, Job, JobAccepted, JobPage, Readiness, Health, LightRAGAnswer)
@@ -67,6 +72,7 @@ async def servers(
         docs_dir,
         database_url=f"postgresql://postgres@127.0.0.1:{relay.port}/{database}",
         lightrag_storage="local",
+        probe_interval_seconds=PROBE_INTERVAL,
         **common,
     )
     live_settings = make_settings(tmp_path / "live", docs_dir, **common)
@@ -113,6 +119,27 @@ async def _during_outage(s: Servers, request: Request) -> httpx.Response:
         return await request(s)
     finally:
         await s.relay.restore()
+
+
+def _ready_turns(status: int, *, outage: bool = False) -> Request:
+    """GET /ready until it answers ``status``: it follows the job store's probe, which
+    changes state only after several probe results (of earlier outages too)."""
+
+    async def call(s: Servers) -> httpx.Response:
+        if outage:
+            await s.relay.cut()
+        try:
+            deadline = time.monotonic() + HANG
+            while True:
+                response = await s.idle.get("/ready", headers=AUTH)
+                if response.status_code == status or time.monotonic() > deadline:
+                    return response
+                await asyncio.sleep(PROBE_INTERVAL)
+        finally:
+            if outage:
+                await s.relay.restore()
+
+    return call
 
 
 def _too_large() -> bytes:
@@ -229,9 +256,9 @@ REACHES: dict[tuple[str, str, int], Request] = {
         _json("idle", "GET", f"{UNKNOWN}/events", headers=AUTH)
     ),
     ("/health", "get", 200): _json("idle", "GET", "/health"),
-    ("/ready", "get", 200): _json("idle", "GET", "/ready", headers=AUTH),
+    ("/ready", "get", 200): _ready_turns(200),
     ("/ready", "get", 401): _json("idle", "GET", "/ready"),
-    ("/ready", "get", 503): _outage(_json("idle", "GET", "/ready", headers=AUTH)),
+    ("/ready", "get", 503): _ready_turns(503, outage=True),
     ("/metrics", "get", 200): _json("idle", "GET", "/metrics", headers=AUTH),
     ("/metrics", "get", 401): _json("idle", "GET", "/metrics"),
     ("/lightrag/query", "post", 200): _json(

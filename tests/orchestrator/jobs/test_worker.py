@@ -98,6 +98,9 @@ def _flaky_ollama(failures: int | None) -> tuple[StubService, list[int]]:
     calls: list[int] = []
 
     def handler(method: str, path: str, body: Any) -> tuple[int, Any]:
+        if method == "GET" and path == "/api/tags":
+            # The runtime's dependency probe lists models; only embedding calls count here.
+            return 200, {"models": [{"name": "nomic-embed-text"}]}
         calls.append(1)
         if failures is None or len(calls) <= failures:
             return 503, {"error": "model is loading"}
