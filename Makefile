@@ -50,8 +50,9 @@ test: lint typecheck pytest
 
 # The quick loop while editing: every test but those marked slow (server processes, the
 # transports, the distributed cluster, the browser, long conversions); no lint, no mypy.
-test-fast: install
-	$(PY) -m pytest -m "not slow"
+# Two pytest workers: the loop is mostly waiting on subprocesses and sockets.
+test-fast: install tools
+	$(PY) -m pytest -m "not slow" -n 2
 
 bench: install
 	$(PY) -m benchmarks.search.run

@@ -22,7 +22,8 @@ from tests.mcp_server.test_remote_embedders import bag_of_words
 from tests.ollama_standin import Misbehaving
 from tests.support import BreakerClock
 
-pytestmark = pytest.mark.timeout(120)
+# Each case waits out a dependency's time-out on purpose: out of the quick loop.
+pytestmark = [pytest.mark.timeout(120), pytest.mark.slow]
 
 TIMEOUT = 2.0  # the configured timeout of each call
 HANG = 25.0  # under the stand-in's 30 s: a call that waited for the answer fails the test
