@@ -20,6 +20,8 @@ CACHE_LOOKUPS = Counter(
     "Query embedding cache lookups by result (hit or miss).",
     ["result"],
 )
+for _result in ("hit", "miss"):  # at zero: Prometheus misses a new series' first increment
+    CACHE_LOOKUPS.labels(_result)
 
 
 class CachedEmbedder(Embedder):

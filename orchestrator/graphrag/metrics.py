@@ -11,7 +11,7 @@ from prometheus_client import Counter, Histogram
 
 OPERATIONS = Counter(
     "lightrag_operations_total",
-    "LightRAG operations (insert, delete, rebuild, query_<mode>) by outcome.",
+    "LightRAG operations (insert, delete, query_<mode>; a rebuild counts as inserts) by outcome.",
     ["operation", "status"],
 )
 DURATION = Histogram(
@@ -40,3 +40,11 @@ def timed(operation: str) -> Iterator[Outcome]:
     finally:
         DURATION.labels(operation).observe(time.perf_counter() - start)
         OPERATIONS.labels(operation, outcome.status).inc()
+
+
+def declare_operations(operations: list[str]) -> None:
+    """Create every series at zero: Prometheus misses the first increment of a new series."""
+    for operation in operations:
+        DURATION.labels(operation)
+        for status in ("ok", "error"):
+            OPERATIONS.labels(operation, status)

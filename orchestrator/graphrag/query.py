@@ -57,11 +57,13 @@ class GraphQuerier:
         mode: QueryMode = request.mode or ("mix" if llm else "naive")
         no_keywords = request.keywords is None or request.keywords.empty
         if mode in GRAPH_MODES and llm is None and no_keywords:
+            hint = CONFIGURE_HINT[0].lower() + CONFIGURE_HINT[1:].rstrip(".")
             raise InvalidInput(
                 f"Mode {mode!r} walks the knowledge graph, which needs keywords: either an "
-                "LLM to find them (none is configured here; "
-                f"{CONFIGURE_HINT}), or pass them yourself in keywords.high_level / "
-                "keywords.low_level, or use mode 'naive' (passages only)."
+                f"LLM to find them (none is configured here: {hint}), or keywords you pass "
+                "yourself (high_level_keywords / low_level_keywords in lightrag_query, "
+                "keywords.high_level / keywords.low_level over REST), or use mode 'naive' "
+                "(passages only)."
             )
         return mode
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, get_args
 
 from knowledge.breakers import Breaker
 from knowledge.embeddings.base import Vector
 from knowledge.service import KnowledgeService
 from knowledge.vectorstore.base import check_collection_name
+from orchestrator.graphrag import metrics
 from orchestrator.graphrag.config import GraphConfig
 from orchestrator.graphrag.embedding import VectorCache
 from orchestrator.graphrag.indexer import (
@@ -22,7 +23,7 @@ from orchestrator.graphrag.locks import WriterLocks
 from orchestrator.graphrag.query import GraphQuerier
 from orchestrator.graphrag.registry import SourceEntry, SourceRegistry
 from orchestrator.graphrag.workspaces import ChunkSpec, Workspaces
-from orchestrator_client.graph_models import LightRAGAnswer, LightRAGQuery
+from orchestrator_client.graph_models import LightRAGAnswer, LightRAGQuery, QueryMode
 from orchestrator_client.models import LightRAGFailure, LightRAGReport
 
 Progress = Callable[[int, int], Awaitable[None]]
@@ -47,6 +48,8 @@ class GraphService:
         self.workspaces = Workspaces(config, knowledge, self.llm, self.cache, self.locks)
         self.indexer = GraphIndexer(self.workspaces, self.registry, self.locks)
         self.querier = GraphQuerier(self.workspaces, self.registry)
+        modes: tuple[QueryMode, ...] = get_args(QueryMode)
+        metrics.declare_operations(["insert", "delete", *(f"query_{mode}" for mode in modes)])
 
     async def open(self) -> None:
         await self.registry.open()
