@@ -26,21 +26,21 @@ free port) with ``Substitutions``, which also learn each documented job id's rea
 from __future__ import annotations
 
 import json
+import os
 import re
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from tests.support import REPO
+from tests.support import REPO, serve_pages
 
 DOC = REPO / "docs" / "API_REFERENCE.md"
 # What the examples write for the ingest root and the example site (see the doc's end).
 DOC_ROOT = "/srv/docs"
 DOC_SITE = "http://127.0.0.1:8080"
+NOT_FOUND = "<h1>Not found</h1>"  # the example site's answer to any other path
 
 # Values that differ on every run: only their type is checked. A job id is also learned,
 # so that a later example naming the documented id reaches the real job.
@@ -64,6 +64,11 @@ FLOAT_TOLERANCE = 0.01
 ELLIPSIS = "\u2026"
 # A body written as "…28,224,171 bytes…": that many bytes are sent (a 413 example).
 GENERATED_BODY = re.compile(r"^\u2026\s*([\d,]+) bytes\s*\u2026$")
+
+# Where a run writes what each example really answered, in the doc's terms (documented ids,
+# paths and ports), for updating the doc after a change.
+DUMP = os.environ.get("API_REFERENCE_DUMP")
+MAX_REPEATS = 200  # a long-poll answers at the next change of its job: this many at most
 
 _SETTING = re.compile(r"`SHIELD_([A-Z0-9_]+)=([^`]*)`")
 _MARKER = re.compile(r"^<!--\s*(example|file|page):\s*(.*?)\s*-->\s*$")
@@ -305,7 +310,7 @@ def example_world(reference: Reference, ingest_root: Path) -> Iterator[Substitut
     """The doc's files in ``ingest_root`` and its site on a free port, for as long as the
     block runs; yields the substitutions from the documented places to these."""
     pages = {url.removeprefix(DOC_SITE): page for url, page in reference.pages.items()}
-    with serve_site(pages) as site:
+    with serve_pages(pages, whole=True, not_found=NOT_FOUND) as site:
         subs = Substitutions({DOC_ROOT: str(ingest_root), DOC_SITE: site})
         for path, content in reference.files.items():
             target = Path(subs.to_real(path))
@@ -319,30 +324,52 @@ def write_dump(path: str, answers: dict[str, str]) -> None:
     Path(path).write_text("\n\n".join(f"## {name}\n{text}" for name, text in answers.items()))
 
 
-@contextmanager
-def serve_site(pages: dict[str, str]) -> Iterator[str]:
-    """The documented pages (path -> HTML) on 127.0.0.1; other paths 404. Yields its URL."""
+ClientT = TypeVar("ClientT")
+# The doc read, a client of each server its examples name, and the substitutions.
+World = tuple[Reference, dict[str, ClientT], Substitutions]
+# Starts the named server of the doc's table with these settings (its own names, lowercase)
+# on the stack, and gives a client of it.
+Start = Callable[[AsyncExitStack, str, dict[str, Any]], Awaitable[ClientT]]
+# One try of an example with the client of its server: its problems ([] when it answered as
+# documented). It puts what it answered, in the doc's terms, into the dump under its name.
+Attempt = Callable[[Example, ClientT, Substitutions, dict[str, str]], Awaitable[list[str]]]
 
-    class _Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            page = pages.get(self.path.split("?")[0])
-            data = (page if page is not None else "<h1>Not found</h1>").encode()
-            self.send_response(200 if page is not None else 404)
-            self.send_header("content-type", "text/html; charset=utf-8")
-            self.send_header("content-length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
 
-        def log_message(self, *args: Any) -> None:
-            pass
+@asynccontextmanager
+async def example_servers(
+    protocol: str, ingest_root: Path, start: Start[ClientT]
+) -> AsyncIterator[World[ClientT]]:
+    """The doc's world (``example_world``) and a client of every server the ``protocol``
+    examples name, started by ``start`` with its settings in real terms; all stop after
+    the block."""
+    reference = read()
+    async with AsyncExitStack() as stack:
+        subs = stack.enter_context(example_world(reference, ingest_root))
+        clients = {}
+        for name in sorted({e.server for e in reference.examples if e.protocol == protocol}):
+            settings = {key: subs.to_real(v) for key, v in server_settings(name).items()}
+            clients[name] = await start(stack, name, settings)
+        yield reference, clients, subs
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-    )
-    thread.start()
+
+async def run_examples(
+    world: World[ClientT], protocol: str, attempt: Attempt[ClientT]
+) -> tuple[list[Example], list[str]]:
+    """The ``protocol`` examples, run in order, and their problems. A ``repeat`` example is
+    tried again until it has none; the answers go to the API_REFERENCE_DUMP file when it
+    is set."""
+    reference, clients, subs = world
+    examples = [e for e in reference.examples if e.protocol == protocol]
+    problems: list[str] = []
+    dump: dict[str, str] = {}
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
+        for example in examples:
+            for _ in range(MAX_REPEATS if example.repeat else 1):
+                found = await attempt(example, clients[example.server], subs, dump)
+                if not found:
+                    break
+            problems += [f"{example}: {p}" for p in found]
     finally:
-        server.shutdown()
-        server.server_close()
+        if DUMP:
+            write_dump(DUMP, dump)
+    return examples, problems

@@ -1,5 +1,5 @@
-"""Helpers the tests share: ports, a stand-in HTTP service, real server subprocesses, and a
-clock for the circuit breakers.
+"""Helpers the tests share: ports, a stand-in HTTP service and website, real server
+subprocesses and their ``dependency_up``, and a clock for the circuit breakers.
 
 Ports: a port found free can be taken by another process (another test run on the same
 machine) before a server binds it. So an in-process server binds port 0 itself
@@ -19,13 +19,14 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 REPO = Path(__file__).resolve().parents[1]
 SHIELD = str(Path(sys.executable).with_name("shield-mcp"))
@@ -248,6 +249,43 @@ def running_server(data_dir: Path, log_path: Path, **env: str) -> Iterator[Serve
         server.stop()
 
 
+def dependency_up(metrics: str) -> dict[str, float]:
+    """``dependency_up`` by its ``dependency`` label, from a /metrics answer."""
+    return {
+        sample.labels["dependency"]: sample.value
+        for family in text_string_to_metric_families(metrics)
+        if family.name == "dependency_up"
+        for sample in family.samples
+    }
+
+
+def until_dependency(
+    http: httpx.Client, name: str, value: float, server: HttpProcess, hang: float = 60.0
+) -> None:
+    """Polls the /metrics of ``http`` until ``dependency_up`` of ``name`` is ``value``; a
+    probe changes it on its own schedule. ``hang`` guards against a hang only."""
+    deadline = time.monotonic() + hang
+    while dependency_up(http.get("/metrics").text).get(name) != value:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{name} never {value}:\n{server.log()[-3000:]}")
+        time.sleep(0.1)
+
+
+def not_ready(http: httpx.Client, down: str, setting: str, up: Iterable[str]) -> httpx.Response:
+    """Checks that /ready answers 503 naming ``down`` and the ``setting`` to look at, with
+    the ``up`` components ok; its answer. (The messages stand in for pytest's assertion
+    rewriting, which covers test modules only.)"""
+    ready = http.get("/ready")
+    assert ready.status_code == 503, ready.text
+    body = ready.json()
+    assert body["status"] == "not_ready", body
+    for name in up:
+        assert body["components"][name] == "ok", body
+    assert setting in body["components"][down], body
+    assert body["error"]["message"].startswith(f"Not ready: {down}: "), body
+    return ready
+
+
 class BreakerClock:
     """The clock of the ``circuitbreaker`` package, held still and moved by the test.
 
@@ -268,14 +306,23 @@ class BreakerClock:
 
 
 @contextmanager
-def serve_pages(pages: dict[str, str]) -> Iterator[str]:
-    """A real website on 127.0.0.1 serving ``pages`` (path -> HTML body); yields its base URL."""
+def serve_pages(
+    pages: dict[str, str], *, whole: bool = False, not_found: str = ""
+) -> Iterator[str]:
+    """A real website on 127.0.0.1 serving ``pages`` (path -> HTML); yields its base URL.
+
+    A page is the body of an HTML document, or the whole document when ``whole``. Other
+    paths answer 404 with ``not_found``.
+    """
 
     class _Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            body = pages.get(self.path.split("?")[0])
-            data = f"<html><body>{body}</body></html>".encode() if body is not None else b""
-            self.send_response(200 if body is not None else 404)
+            page = pages.get(self.path.split("?")[0])
+            if page is None:
+                data = not_found.encode()
+            else:
+                data = (page if whole else f"<html><body>{page}</body></html>").encode()
+            self.send_response(200 if page is not None else 404)
             self.send_header("content-type", "text/html; charset=utf-8")
             self.send_header("content-length", str(len(data)))
             self.end_headers()

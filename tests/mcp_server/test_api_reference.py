@@ -11,7 +11,6 @@ composes them, with the settings the doc's "About the examples" table gives them
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -23,18 +22,15 @@ from fastmcp import Client
 from tests.api_reference import (
     VARYING,
     Example,
-    Reference,
     Substitutions,
+    World,
     differences,
-    example_world,
+    example_servers,
     read,
-    server_settings,
-    write_dump,
+    run_examples,
 )
 from tests.mcp_server.servers import shield_server
 
-DUMP = os.environ.get("API_REFERENCE_DUMP")
-MAX_REPEATS = 200  # long-polls: each answers at the next change of the job
 # What a result is compared on; the rest (_meta, resultType) is the transport's.
 RESULT_KEYS = ("content", "structuredContent", "isError")
 
@@ -64,55 +60,33 @@ async def call(example: Example, client: Client[Any], subs: Substitutions) -> di
     return {key: wire[key] for key in RESULT_KEYS if key in wire}
 
 
-async def run_example(
+async def attempt(
     example: Example, client: Client[Any], subs: Substitutions, dump: dict[str, str]
 ) -> list[str]:
     documented = json.loads(example.response)
-    vary = VARYING | example.vary
+    wire = await call(example, client, subs)
     problems: list[str] = []
-    for _ in range(MAX_REPEATS if example.repeat else 1):
-        wire = await call(example, client, subs)
-        problems = []
-        subs.learn(documented, wire, problems, "")
-        actual = json.loads(subs.to_documented(json.dumps(wire)))
-        if "content" not in documented:
-            actual.pop("content", None)  # the same JSON as structuredContent, as text
-        dump[example.name] = json.dumps(actual, indent=2, ensure_ascii=False)
-        problems += differences(documented, actual, vary)
-        if not problems:
-            break
-    return [f"{example}: {p}" for p in problems]
+    subs.learn(documented, wire, problems, "")
+    actual = json.loads(subs.to_documented(json.dumps(wire)))
+    if "content" not in documented:
+        actual.pop("content", None)  # the same JSON as structuredContent, as text
+    dump[example.name] = json.dumps(actual, indent=2, ensure_ascii=False)
+    return problems + differences(documented, actual, VARYING | example.vary)
 
 
 @pytest.fixture
-async def servers(
-    tmp_path: Path, docs_dir: Path
-) -> AsyncIterator[tuple[Reference, dict[str, Client[Any]], Substitutions]]:
-    reference = read()
-    async with AsyncExitStack() as stack:
-        subs = stack.enter_context(example_world(reference, docs_dir))
-        clients = {}
-        for name in sorted({e.server for e in reference.examples if e.protocol == "mcp"}):
-            values = {key: subs.to_real(v) for key, v in server_settings(name).items()}
-            server = shield_server(data_dir=tmp_path / name, **values)
-            clients[name] = await stack.enter_async_context(Client(server))
-        yield reference, clients, subs
+async def servers(tmp_path: Path, docs_dir: Path) -> AsyncIterator[World[Client[Any]]]:
+    async def start(stack: AsyncExitStack, name: str, settings: dict[str, Any]) -> Client[Any]:
+        server = shield_server(data_dir=tmp_path / name, **settings)
+        return await stack.enter_async_context(Client(server))
+
+    async with example_servers("mcp", docs_dir, start) as world:
+        yield world
 
 
 @pytest.mark.slow  # jobs run in the embedded orchestrator: a docling child, the crawler
 @pytest.mark.timeout(300)
-async def test_the_tool_examples_return_as_documented(
-    servers: tuple[Reference, dict[str, Client[Any]], Substitutions],
-) -> None:
-    reference, clients, subs = servers
-    examples = [e for e in reference.examples if e.protocol == "mcp"]
+async def test_the_tool_examples_return_as_documented(servers: World[Client[Any]]) -> None:
+    examples, problems = await run_examples(servers, "mcp", attempt)
     assert len(examples) >= 12  # the doc was read
-    problems: list[str] = []
-    dump: dict[str, str] = {}
-    try:
-        for example in examples:
-            problems += await run_example(example, clients[example.server], subs, dump)
-    finally:
-        if DUMP:
-            write_dump(DUMP, dump)
     assert not problems, "\n".join(problems)

@@ -8,37 +8,24 @@ and the embedder are up; the orchestrator stopped turns ``dependency_up{dependen
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support import HttpProcess, ServerProcess, server_env
+from tests.support import (
+    HttpProcess,
+    ServerProcess,
+    dependency_up,
+    not_ready,
+    server_env,
+    until_dependency,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
-HANG = 60.0  # guards against a hang only
 MCP_TOKEN = "mcp-ready-token"
 ORCHESTRATOR_TOKEN = "orchestrator-ready-token"
-
-
-def dependency_up(metrics: str) -> dict[str, float]:
-    return {
-        sample.labels["dependency"]: sample.value
-        for family in text_string_to_metric_families(metrics)
-        if family.name == "dependency_up"
-        for sample in family.samples
-    }
-
-
-def until_dependency(http: httpx.Client, name: str, value: float, server: HttpProcess) -> None:
-    deadline = time.monotonic() + HANG
-    while dependency_up(http.get("/metrics").text).get(name) != value:
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{name} never {value}:\n{server.log()[-3000:]}")
-        time.sleep(0.1)
 
 
 def test_ready_follows_the_remote_orchestrator_and_needs_the_token(tmp_path: Path) -> None:
@@ -85,15 +72,9 @@ def test_ready_follows_the_remote_orchestrator_and_needs_the_token(tmp_path: Pat
 
             orchestrator.stop()
             until_dependency(http, "orchestrator", 0.0, server)
-            ready = http.get("/ready")
-            assert ready.status_code == 503, ready.text
-            body = ready.json()
-            assert body["status"] == "not_ready"
-            assert body["components"]["vector_store"] == "ok"
-            assert body["components"]["embedder"] == "ok"
-            assert "SHIELD_ORCHESTRATOR_URL" in body["components"]["orchestrator"]
-            assert body["error"]["code"] == "not_ready"
-            assert body["error"]["message"].startswith("Not ready: orchestrator: ")
+            up = ("vector_store", "embedder")
+            ready = not_ready(http, "orchestrator", "SHIELD_ORCHESTRATOR_URL", up)
+            assert ready.json()["error"]["code"] == "not_ready"
             assert ready.headers["retry-after"] == "1"
             assert http.get("/health").status_code == 200  # liveness is not readiness
     finally:

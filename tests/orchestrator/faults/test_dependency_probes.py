@@ -9,37 +9,16 @@ process says, and that it logged each change of state once.
 
 from __future__ import annotations
 
-import time
 import uuid
 from pathlib import Path
 
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from tests.orchestrator.faults.services import RedisServer
-from tests.support import HttpProcess, server_env
+from tests.support import HttpProcess, dependency_up, not_ready, server_env, until_dependency
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
-
-HANG = 60.0  # guards against a hang only
-
-
-def dependency_up(metrics: str) -> dict[str, float]:
-    return {
-        sample.labels["dependency"]: sample.value
-        for family in text_string_to_metric_families(metrics)
-        if family.name == "dependency_up"
-        for sample in family.samples
-    }
-
-
-def until_dependency(http: httpx.Client, name: str, value: float, log: HttpProcess) -> None:
-    deadline = time.monotonic() + HANG
-    while dependency_up(http.get("/metrics").text).get(name) != value:
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{name} never {value}:\n{log.log()[-3000:]}")
-        time.sleep(0.1)
 
 
 def test_a_killed_redis_turns_the_queue_down_and_a_restarted_one_up(
@@ -74,13 +53,7 @@ def test_a_killed_redis_turns_the_queue_down_and_a_restarted_one_up(
 
             private_redis.kill()
             until_dependency(http, "queue", 0.0, orchestrator)
-            ready = http.get("/ready")
-            assert ready.status_code == 503, ready.text
-            body = ready.json()
-            assert body["status"] == "not_ready"
-            assert body["components"]["job_store"] == "ok"
-            assert "SHIELD_QUEUE_URL" in body["components"]["queue"]
-            assert body["error"]["message"].startswith("Not ready: queue: ")
+            not_ready(http, "queue", "SHIELD_QUEUE_URL", up=("job_store",))
 
             private_redis.start()
             until_dependency(http, "queue", 1.0, orchestrator)

@@ -30,7 +30,7 @@ from orchestrator.graphrag.indexer import SourceChunks
 from orchestrator.graphrag.service import GraphService
 from orchestrator.graphrag.workspaces import ChunkSpec
 from orchestrator_client.graph_models import LightRAGAnswer, LightRAGKeywords, LightRAGQuery
-from tests.ollama_standin import OllamaStandIn, ollama_standin
+from tests.ollama_standin import OllamaStandIn
 
 COLLECTION = "shield"
 
@@ -97,13 +97,6 @@ def fresh_lightrag() -> Iterator[None]:
 @pytest.fixture
 def storage(tmp_path: Path, fresh_lightrag: None) -> GraphStorage:
     return GraphStorage(tmp_path / "data")
-
-
-@pytest.fixture
-def standin() -> Iterator[OllamaStandIn]:
-    """The LLM stand-in (HTTP boundary): no LLM can run here."""
-    with ollama_standin() as llm:
-        yield llm
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ documented ids, paths and ports) to that file, for updating the doc after a chan
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, suppress
@@ -29,20 +28,17 @@ from tests.api_reference import (
     GENERATED_BODY,
     VARYING,
     Example,
-    Reference,
     Substitutions,
+    World,
     differences,
-    example_world,
+    example_servers,
     read,
-    server_settings,
-    write_dump,
+    run_examples,
 )
 from tests.orchestrator.http.conftest import Api, running, serving
 
-DUMP = os.environ.get("API_REFERENCE_DUMP")
 # Servers of the doc's table that run no worker: their jobs stay queued.
 IDLE_SERVERS = frozenset({"idle"})
-MAX_REPEATS = 200  # long-polls: each answers at the next change of the job
 _HTTP_METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE"}
 
 
@@ -170,78 +166,56 @@ def _pretty(answer: httpx.Response, text: str) -> str:
     return "\n".join(lines) + "\n\n" + body
 
 
-async def run_example(
+async def attempt(
     example: Example, http: httpx.AsyncClient, subs: Substitutions, dump: dict[str, str]
 ) -> list[str]:
     documented = parse_answer(example.response)
-    vary = VARYING | example.vary
+    request = parse_request(subs.to_real(example.request))
+    response = await http.request(
+        request.method, request.target, headers=request.headers, content=request.body
+    )
+    text = subs.to_documented(response.text)
+    actual = Answer(response.status_code, dict(response.headers), text)
     problems: list[str] = []
-    for _ in range(MAX_REPEATS if example.repeat else 1):
-        request = parse_request(subs.to_real(example.request))
-        response = await http.request(
-            request.method, request.target, headers=request.headers, content=request.body
-        )
-        text = subs.to_documented(response.text)
-        actual = Answer(response.status_code, dict(response.headers), text)
-        if documented.headers.get("content-type", "").startswith("application/json"):
-            learned: list[str] = []
-            with suppress(ValueError):  # an answer that is not JSON is reported below
-                subs.learn(json.loads(documented.body), response.json(), learned, "")
-            # Again in the doc's terms, now with this answer's job id known.
-            actual.body = subs.to_documented(response.text)
-            problems = learned
-        else:
-            problems = []
-        dump[example.name] = _pretty(response, actual.body)
-        if actual.status != documented.status:
-            problems.append(f"status: documented {documented.status}, got {actual.status}")
-        for name, value in documented.headers.items():
-            got = subs.to_documented(actual.headers.get(name, "(absent)"))
-            if got != value:
-                problems.append(f"header {name}: documented {value!r}, got {got!r}")
-        problems += body_differences(documented, actual, vary)
-        if not problems:
-            break
-    return [f"{example}: {p}" for p in problems]
+    if documented.headers.get("content-type", "").startswith("application/json"):
+        with suppress(ValueError):  # an answer that is not JSON is reported below
+            subs.learn(json.loads(documented.body), response.json(), problems, "")
+        # Again in the doc's terms, now with this answer's job id known.
+        actual.body = subs.to_documented(response.text)
+    dump[example.name] = _pretty(response, actual.body)
+    if actual.status != documented.status:
+        problems.append(f"status: documented {documented.status}, got {actual.status}")
+    for name, value in documented.headers.items():
+        got = subs.to_documented(actual.headers.get(name, "(absent)"))
+        if got != value:
+            problems.append(f"header {name}: documented {value!r}, got {got!r}")
+    return problems + body_differences(documented, actual, VARYING | example.vary)
 
 
 @pytest.fixture
 async def servers(
     tmp_path: Path, docs_dir: Path, local_embedder: LocalEmbedder
-) -> AsyncIterator[tuple[Reference, dict[str, httpx.AsyncClient], Substitutions]]:
-    reference = read()
-    async with AsyncExitStack() as stack:
-        subs = stack.enter_context(example_world(reference, docs_dir))
-        clients = {}
-        for name in sorted({e.server for e in reference.examples if e.protocol == "http"}):
-            values: dict[str, Any] = {
-                key: subs.to_real(v) for key, v in server_settings(name).items()
-            }
-            settings = OrchestratorSettings(data_dir=tmp_path / name, **values)
-            orchestrator = await stack.enter_async_context(
-                running(settings, local_embedder, workers=name not in IDLE_SERVERS)
+) -> AsyncIterator[World[httpx.AsyncClient]]:
+    async def start(
+        stack: AsyncExitStack, name: str, settings: dict[str, Any]
+    ) -> httpx.AsyncClient:
+        orchestrator = await stack.enter_async_context(
+            running(
+                OrchestratorSettings(data_dir=tmp_path / name, **settings),
+                local_embedder,
+                workers=name not in IDLE_SERVERS,
             )
-            url = await stack.enter_async_context(serving(orchestrator.app))
-            clients[name] = await stack.enter_async_context(
-                httpx.AsyncClient(base_url=url, timeout=120)
-            )
-        yield reference, clients, subs
+        )
+        url = await stack.enter_async_context(serving(orchestrator.app))
+        return await stack.enter_async_context(httpx.AsyncClient(base_url=url, timeout=120))
+
+    async with example_servers("http", docs_dir, start) as world:
+        yield world
 
 
 @pytest.mark.slow  # jobs run: a docling child converts, the crawler fetches
 @pytest.mark.timeout(300)
-async def test_the_rest_examples_answer_as_documented(
-    servers: tuple[Reference, dict[str, httpx.AsyncClient], Substitutions],
-) -> None:
-    reference, clients, subs = servers
-    examples = [e for e in reference.examples if e.protocol == "http"]
+async def test_the_rest_examples_answer_as_documented(servers: World[httpx.AsyncClient]) -> None:
+    examples, problems = await run_examples(servers, "http", attempt)
     assert len(examples) >= 20  # the doc was read
-    problems: list[str] = []
-    dump: dict[str, str] = {}
-    try:
-        for example in examples:
-            problems += await run_example(example, clients[example.server], subs, dump)
-    finally:
-        if DUMP:
-            write_dump(DUMP, dump)
     assert not problems, "\n".join(problems)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -19,7 +19,7 @@ from prometheus_client import REGISTRY
 
 from knowledge.embeddings.local import LocalEmbedder
 from shield_common.probes import DependencyProbe, Prober
-from tests.ollama_standin import OllamaStandIn, ollama_standin
+from tests.ollama_standin import OllamaStandIn
 from tests.orchestrator.http.conftest import Api, api_for, make_settings
 from tests.orchestrator.http.relay import Relay
 
@@ -120,12 +120,6 @@ async def test_ready_turns_503_after_three_failed_probes_and_back_after_two(
     await until_results(queued, "queue", successes=2)
     assert (await queued.http.get("/ready")).status_code == 200
     assert gauge("queue") == 1.0
-
-
-@pytest.fixture
-def standin() -> Iterator[OllamaStandIn]:
-    with ollama_standin() as llm:
-        yield llm
 
 
 @pytest.fixture
