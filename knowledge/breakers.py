@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
 from circuitbreaker import STATE_CLOSED, STATE_HALF_OPEN, STATE_OPEN, CircuitBreaker
+from prometheus_client import Counter
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import REGISTRY, Collector
 
@@ -19,6 +20,14 @@ from knowledge.errors import DependencyUnavailable
 T = TypeVar("T")
 
 _STATE_VALUE = {STATE_CLOSED: 0.0, STATE_OPEN: 1.0, STATE_HALF_OPEN: 2.0}
+
+# The state gauge says a breaker is open; this says how many callers it turned away meanwhile
+# (the calls that failed and opened it are the dependency's errors, not counted here).
+REJECTIONS = Counter(
+    "circuit_breaker_rejections_total",
+    "Calls refused without contacting the dependency because its circuit breaker was open.",
+    ["breaker"],
+)
 
 
 class DependencyFailure(Exception):
@@ -52,6 +61,7 @@ class Breaker:
             name=name,
         )
         _registry[name] = self
+        REJECTIONS.labels(name)  # the series exists at zero before the first refusal
 
     @property
     def state(self) -> str:
@@ -64,6 +74,7 @@ class Breaker:
 
     async def call(self, fn: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
         if self._cb.opened:
+            REJECTIONS.labels(self.name).inc()
             raise DependencyUnavailable(
                 f"{self.name} is unavailable: its circuit breaker is open after "
                 f"{self._cb.failure_count} consecutive failures "

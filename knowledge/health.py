@@ -1,10 +1,10 @@
 """The knowledge layer's dependency probes: the vector store, the embedder, a model server.
 
 Each check is the cheapest call that shows the dependency would work, never an embedding of
-real text: the embedded store's collection on disk (a Qdrant server's collection through its
-client), the local model's files (loaded, or there to load), and a remote model server's
-model list (Ollama ``GET /api/tags``, OpenAI-compatible ``GET /models``). The model-list
-call does not go through the embedder's breaker: a probe must see the server come back
+real text: the embedded store's engine and data directory (a Qdrant server's collection
+lookup through its client), the local model's files (loaded, or there to load), and a
+remote model server's model list (Ollama ``GET /api/tags``, OpenAI-compatible
+``GET /models``). No probe goes through a breaker: a probe must see the server come back
 while a breaker is still open, and its failures are not calls a breaker should count.
 """
 
@@ -56,6 +56,10 @@ class ModelList:
         timeout: float = 5.0,
     ) -> None:
         self.path = "/api/tags" if kind == "ollama" else "/models"
+        # Not every OpenAI-compatible server lists its models (some proxies and vLLM-like
+        # servers only route the calls they serve): a 404/405 still shows a server that
+        # runs and took the key. Ollama always has /api/tags, so there a 404 is a wrong URL.
+        self._answered = (404, 405) if kind == "openai" else ()
         self.what = what
         self.hint = hint
         base = url.rstrip("/")
@@ -76,6 +80,8 @@ class ModelList:
                 f"{self.what} at {self.where} refused the API key (HTTP "
                 f"{response.status_code}); check SHIELD_OPENAI_API_KEY"
             )
+        if response.status_code in self._answered:
+            return
         if response.status_code != 200:
             raise DependencyUnavailable(
                 f"{self.what} at {self.where} answered HTTP {response.status_code}; "
@@ -163,12 +169,13 @@ def vector_store_probe(
     hint: str,
     required: bool = True,
 ) -> DependencyProbe:
-    """Whether the default collection can be looked up: a file on disk for the embedded
-    store, a request through the store's client (and its breaker) for a Qdrant server."""
+    """Whether the store would serve the default collection: an open engine and its data
+    directory for the embedded store, a lookup request for a Qdrant server. ``ping`` skips
+    the store's breaker and metrics (see VectorStore.ping)."""
 
     async def check() -> None:
         opened = service()
-        await opened.store.collection_exists(opened.default_collection)
+        await opened.store.ping(opened.default_collection)
 
     return DependencyProbe(
         "vector_store", check, hint=hint, policy=policy, describe=known_message, required=required

@@ -50,7 +50,8 @@ async def worker_command() -> int:
         if sock is not None:
             # Up from before the start to after the stop: a scrape during the graceful
             # stop still sees the jobs that finished in it.
-            await stack.enter_async_context(metrics_server.serving(sock, token))
+            readiness = metrics_server.worker_readiness(runtime)
+            await stack.enter_async_context(metrics_server.serving(sock, token, readiness))
         try:
             await runtime.start()
         except KnowledgeError as exc:  # runtime.StartFailed too: one line naming what failed

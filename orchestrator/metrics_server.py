@@ -1,10 +1,14 @@
-"""A worker's own HTTP endpoint: ``GET /metrics`` for Prometheus and ``GET /health``.
+"""A worker's own HTTP endpoint: ``GET /metrics`` for Prometheus, ``GET /ready`` and
+``GET /health``.
 
 A `shield-mcp worker` serves no API, but its jobs' counters, stage durations, embedding
 and vector-store metrics live in its process only; Prometheus scrapes each worker here
 (SHIELD_METRICS_PORT) and sums the counters. Plain Starlette on the worker's event loop
 (uvicorn without its signal handling: the worker's own handlers stop it gracefully).
-Behind SHIELD_ORCHESTRATOR_TOKEN when one is set, like the orchestrator's /metrics.
+/ready answers from the worker runtime's dependency probes with the orchestrator's /ready
+body (503 naming each dependency that is down), so an orchestrator such as Kubernetes can
+tell a worker that cannot work from one that is merely idle. /metrics and /ready are behind
+SHIELD_ORCHESTRATOR_TOKEN when one is set, like the orchestrator's; /health stays open.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import contextlib
 import logging
 import socket
 from collections.abc import AsyncIterator, Iterator
+from typing import TYPE_CHECKING
 
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from starlette.applications import Starlette
@@ -23,8 +28,14 @@ from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from orchestrator.http.auth import refuse_unauthorized
+from orchestrator.http.replies import retry_after_header
+from orchestrator.http.routes import READY_TIMEOUT_SECONDS, Readiness, ReadinessCheck
+from orchestrator_client.models import JobError
 from shield_common.guards import BearerAuth
 from shield_common.process import is_loopback
+
+if TYPE_CHECKING:
+    from orchestrator.runtime import OrchestratorRuntime
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +50,54 @@ async def _health(_request: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
 
-def metrics_app(token: str | None) -> ASGIApp:
+async def _components(readiness: ReadinessCheck) -> dict[str, str]:
+    try:
+        return await asyncio.wait_for(readiness(), timeout=READY_TIMEOUT_SECONDS)
+    except TimeoutError:
+        return {"readiness": f"no answer within {READY_TIMEOUT_SECONDS:g} s"}
+    except Exception as exc:
+        # The details (which may hold a URL with credentials) go to the log only.
+        log.exception("readiness check failed")
+        return {"readiness": f"check failed ({type(exc).__name__}); see the worker log"}
+
+
+def _ready_route(readiness: ReadinessCheck) -> Route:
+    async def ready(_request: Request) -> Response:
+        components = await _components(readiness)
+        broken = {name: state for name, state in components.items() if state != "ok"}
+        if not broken:
+            return JSONResponse(Readiness(status="ready", components=components).model_dump())
+        message = "Not ready: " + "; ".join(f"{name}: {state}" for name, state in broken.items())
+        body = Readiness(
+            status="not_ready",
+            components=components,
+            error=JobError(code="not_ready", message=message),
+        )
+        return JSONResponse(body.model_dump(), status_code=503, headers=retry_after_header(None))
+
+    return Route("/ready", ready, methods=["GET"])
+
+
+def worker_readiness(runtime: OrchestratorRuntime) -> ReadinessCheck:
+    """The runtime's probes once it runs them. Before (the server is up during the start)
+    and after (during the graceful stop) there is no worker to be ready: checks made then
+    would only find a job store the runtime has not opened or has closed."""
+
+    async def readiness() -> dict[str, str]:
+        if runtime.prober is None:
+            return {"worker": "not running (starting or stopping)"}
+        return await runtime.readiness()
+
+    return readiness
+
+
+def metrics_app(token: str | None, readiness: ReadinessCheck) -> ASGIApp:
     app: ASGIApp = Starlette(
-        routes=[Route("/metrics", _metrics, methods=["GET"]), Route("/health", _health)]
+        routes=[
+            Route("/metrics", _metrics, methods=["GET"]),
+            _ready_route(readiness),
+            Route("/health", _health),
+        ]
     )
     if token is not None:
         app = BearerAuth(app, token, refuse=refuse_unauthorized)
@@ -118,9 +174,11 @@ class _Server:
 
 
 @contextlib.asynccontextmanager
-async def serving(sock: socket.socket, token: str | None) -> AsyncIterator[None]:
-    """Serve /metrics and /health on ``sock`` for as long as the block runs."""
-    server = _Server(metrics_app(token), sock)
+async def serving(
+    sock: socket.socket, token: str | None, readiness: ReadinessCheck
+) -> AsyncIterator[None]:
+    """Serve /metrics, /ready and /health on ``sock`` for as long as the block runs."""
+    server = _Server(metrics_app(token, readiness), sock)
     server.start()
     host, port = sock.getsockname()[:2]
     log.info("worker metrics on http://%s:%d/metrics", host, port)

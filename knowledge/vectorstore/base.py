@@ -118,6 +118,14 @@ class VectorStore(abc.ABC):
     async def collection_exists(self, name: str) -> bool: ...
 
     @abc.abstractmethod
+    async def ping(self, name: str) -> None:
+        """Raise unless the store would serve ``name`` now (whether it exists or not).
+
+        For health probes only: it bypasses circuit breakers and is not measured, so probes
+        neither trip a breaker real calls use nor count as store traffic.
+        """
+
+    @abc.abstractmethod
     async def upsert(self, name: str, vector_name: str, points: Sequence[StoredPoint]) -> None: ...
 
     @abc.abstractmethod

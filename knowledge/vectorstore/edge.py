@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from knowledge.errors import InvalidInput
+from knowledge.errors import InvalidInput, KnowledgeError
 from knowledge.vectorstore.base import (
     CollectionSpec,
     SearchHit,
@@ -74,6 +75,19 @@ class EdgeVectorStore(VectorStore):
 
     async def collection_exists(self, name: str) -> bool:
         return (self.shards.path(name) / "edge_config.json").exists()
+
+    async def ping(self, name: str) -> None:
+        """The engine runs in this process: it serves while the store is open and the data
+        directory is there to write to (a removed or read-only volume is what fails)."""
+        self.shards.path(name)
+        if self.shards.closed:
+            raise KnowledgeError("the embedded vector store is closed")
+        data_dir = self.root.parent
+        if not data_dir.is_dir():
+            raise KnowledgeError(f"the data directory {data_dir} is missing")
+        for directory in (data_dir, self.root):
+            if directory.is_dir() and not os.access(directory, os.W_OK | os.X_OK):
+                raise KnowledgeError(f"the directory {directory} is not writable")
 
     # -- writing -------------------------------------------------------------------------
 

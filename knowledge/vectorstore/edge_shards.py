@@ -188,6 +188,10 @@ class EdgeShards:
         """Whether an index build is running in the background."""
         return any(c.optimizing is not None for c in list(self._collections.values()))
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     def close(self) -> None:
         with self._open_lock:
             self._closed = True

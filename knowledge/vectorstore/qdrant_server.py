@@ -74,35 +74,42 @@ class QdrantServerStore(VectorStore):
                 )
         return self._client
 
-    async def _call(self, fn: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
-        async def guarded() -> T:
-            from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
+    async def _translated(self, fn: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
+        """One client call, its failures told apart: the server refused (DependencyRejected,
+        the caller's to fix) or is unwell (DependencyFailure, what a breaker counts)."""
+        from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
-            try:
-                return await fn(*args, **kwargs)
-            except UnexpectedResponse as exc:
-                detail = exc.content.decode(errors="replace")[:300]
-                if exc.status_code in (401, 403):
-                    raise DependencyRejected(
-                        f"The Qdrant server at {self._shown_url} refused the request "
-                        f"(HTTP {exc.status_code}); check SHIELD_QDRANT_API_KEY."
-                    ) from exc
-                if exc.status_code is not None and exc.status_code < 500:
-                    raise DependencyRejected(
-                        f"The Qdrant server at {self._shown_url} refused the request "
-                        f"(HTTP {exc.status_code}): {detail}"
-                    ) from exc
-                raise DependencyFailure(
-                    f"The Qdrant server at {self._shown_url} failed "
+        try:
+            return await fn(*args, **kwargs)
+        except UnexpectedResponse as exc:
+            detail = exc.content.decode(errors="replace")[:300]
+            if exc.status_code in (401, 403):
+                raise DependencyRejected(
+                    f"The Qdrant server at {self._shown_url} refused the request "
+                    f"(HTTP {exc.status_code}); check SHIELD_QDRANT_API_KEY."
+                ) from exc
+            if exc.status_code is not None and exc.status_code < 500:
+                raise DependencyRejected(
+                    f"The Qdrant server at {self._shown_url} refused the request "
                     f"(HTTP {exc.status_code}): {detail}"
                 ) from exc
-            except (ResponseHandlingException, OSError, TimeoutError) as exc:
-                raise DependencyFailure(
-                    f"The Qdrant server at {self._shown_url} is not reachable "
-                    f"({type(exc).__name__}). Check SHIELD_QDRANT_URL."
-                ) from exc
+            raise DependencyFailure(
+                f"The Qdrant server at {self._shown_url} failed (HTTP {exc.status_code}): {detail}"
+            ) from exc
+        except (ResponseHandlingException, OSError, TimeoutError) as exc:
+            raise DependencyFailure(
+                f"The Qdrant server at {self._shown_url} is not reachable "
+                f"({type(exc).__name__}). Check SHIELD_QDRANT_URL."
+            ) from exc
 
-        return await self.breaker.call(guarded)
+    async def _call(self, fn: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
+        return await self.breaker.call(self._translated, fn, *args, **kwargs)
+
+    async def ping(self, name: str) -> None:
+        """Outside the breaker: a probe must see the server come back while the breaker is
+        still open, and its failures are not calls the breaker should count."""
+        check_collection_name(name)
+        await self._translated(self._get_client().collection_exists, name)
 
     async def collection_exists(self, name: str) -> bool:
         check_collection_name(name)

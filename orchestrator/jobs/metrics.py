@@ -100,6 +100,14 @@ def observe_oldest(queued_since: datetime | None, now: datetime) -> None:
     OLDEST_QUEUED.set(0 if queued_since is None else max(0.0, (now - queued_since).total_seconds()))
 
 
+def forget_counts() -> None:
+    """The job store could not be read: NaN, not the last value, which would keep a backlog
+    or an empty queue on the dashboards of a process that lost the store (PromQL's max()
+    across processes skips NaN, so the processes that still see the store decide)."""
+    for gauge in (WORKER_QUEUE_SIZE, ACTIVE_JOBS, OLDEST_QUEUED):
+        gauge.set(float("nan"))
+
+
 def declare_kinds(kinds: list[str]) -> None:
     """Create every series at zero, so rate() and dashboards see them before traffic."""
     for kind in kinds:

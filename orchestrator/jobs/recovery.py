@@ -127,6 +127,28 @@ class Sweeper:
 
     async def sweep_once(self) -> None:
         try:
+            await self._sweep()
+        except DatabaseUnavailable:
+            metrics.forget_counts()
+            raise
+        except Exception:
+            # Redis, not the store, failed: the store can still say how many jobs wait
+            # (if it cannot, the gauges are NaN and the first failure is the one reported).
+            with contextlib.suppress(Exception):
+                await self._observe()
+            raise
+        await self._observe()
+
+    async def _observe(self) -> None:
+        try:
+            metrics.observe_counts(await self.store.counts())
+            metrics.observe_oldest(await self.store.oldest_queued_since(), utcnow())
+        except Exception:
+            metrics.forget_counts()
+            raise
+
+    async def _sweep(self) -> None:
+        try:
             expired = await self.store.expired_leases(except_worker=self.local_worker)
         except DatabaseUnavailable:
             self._store_down = True
@@ -146,8 +168,6 @@ class Sweeper:
                 log.warning("job %s: queued but its message is gone; enqueued again", job_id)
                 await self.queue.enqueue(job_id)
             await self.store.mark_enqueued(stale)
-        metrics.observe_counts(await self.store.counts())
-        metrics.observe_oldest(await self.store.oldest_queued_since(), utcnow())
 
     async def _enqueue_pending(self) -> None:
         """Jobs accepted while Redis was down, enqueued once it answers again."""

@@ -215,9 +215,10 @@ class JobService:
     async def refresh_gauges(self) -> None:
         """worker_queue_size / active_jobs / oldest_queued_job_age_seconds as of now, for a
         scrape (the sweeper's are up to 10 s old). A job store outage shows in /ready and
-        the log; the scrape still answers."""
+        the log, and as NaN gauges; the scrape still answers."""
         try:
             await self.counts()
             metrics.observe_oldest(await self.store.oldest_queued_since(), datetime.now(UTC))
         except Exception:
+            metrics.forget_counts()
             log.warning("could not count jobs for /metrics", exc_info=True)

@@ -296,3 +296,33 @@ async def test_a_cancelled_trial_call_does_not_close_a_half_open_breaker(
         stub.handler = healthy
         await embedder.embed_documents(["back"])
     assert breaker.state == "closed"
+
+
+def rejections(breaker: Breaker) -> float | None:
+    return REGISTRY.get_sample_value("circuit_breaker_rejections_total", {"breaker": breaker.name})
+
+
+async def test_rejections_count_only_the_calls_an_open_breaker_refused(
+    closing: list[RemoteEmbedder], breaker_clock: BreakerClock
+) -> None:
+    breaker = new_breaker(failure_threshold=2, recovery_seconds=RECOVERY)
+    assert rejections(breaker) == 0.0  # the series exists before anything is refused
+    with StubService(failing) as stub:
+        embedder = _ollama(stub.url, breaker)
+        closing.append(embedder)
+        await fail_times(embedder, 2)  # the failures that open it reached the service
+        assert breaker.state == "open"
+        assert rejections(breaker) == 0.0
+
+        for _ in range(3):
+            with pytest.raises(DependencyUnavailable, match="circuit breaker is open"):
+                await embedder.embed_documents(["hello"])
+        assert len(stub.requests) == 2
+        assert rejections(breaker) == 3.0
+
+        breaker_clock.advance(RECOVERY)  # half-open: the trial call is let through
+        stub.handler = healthy
+        await embedder.embed_documents(["back"])
+        assert len(stub.requests) == 3
+        assert breaker.state == "closed"
+        assert rejections(breaker) == 3.0

@@ -32,19 +32,26 @@ class ModelServer:
         return self.status, self.body if self.status == 200 else {"error": "overloaded"}
 
 
+async def up_then_down(settings: KnowledgeSettings, models: ModelServer, status: int) -> str:
+    """Probes the embedder while its server answers, then once it answers ``status``; what
+    the probe says then."""
+    probe = embedder_probe(settings, POLICY)
+    try:
+        assert await probe.probe() is True
+        models.status = status
+        assert await probe.probe() is False
+    finally:
+        await probe.aclose()
+    return probe.status
+
+
 async def test_an_ollama_embedder_is_probed_by_its_model_list_not_an_embedding() -> None:
     models = ModelServer("/api/tags", {"models": [{"name": "nomic-embed-text:latest"}]})
     with StubService(models) as stub:
         settings = KnowledgeSettings(embedder="ollama", ollama_host=stub.url)
-        probe = embedder_probe(settings, POLICY)
-        try:
-            assert await probe.probe() is True
-            models.status = 500
-            assert await probe.probe() is False
-        finally:
-            await probe.aclose()
+        status = await up_then_down(settings, models, 500)
     assert [(method, path) for method, path, _ in stub.requests] == [("GET", "/api/tags")] * 2
-    assert probe.status == (
+    assert status == (
         f"the Ollama embedder at {stub.url}/api/tags answered HTTP 500; check "
         "SHIELD_OLLAMA_HOST and that Ollama runs"
     )
@@ -56,15 +63,9 @@ async def test_an_openai_endpoint_gets_the_key_and_a_refusal_names_the_setting()
         settings = KnowledgeSettings(
             embedder="openai", openai_base_url=f"{stub.url}/v1", openai_api_key="sk-test-key"
         )
-        probe = embedder_probe(settings, POLICY)
-        try:
-            assert await probe.probe() is True
-            models.status = 401
-            assert await probe.probe() is False
-        finally:
-            await probe.aclose()
+        status = await up_then_down(settings, models, 401)
     assert stub.headers[0]["authorization"] == "Bearer sk-test-key"
-    assert probe.status == (
+    assert status == (
         f"the embeddings endpoint at {stub.url}/v1/models refused the API key (HTTP 401); "
         "check SHIELD_OPENAI_API_KEY"
     )

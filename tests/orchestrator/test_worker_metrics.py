@@ -1,23 +1,30 @@
-"""`shield-mcp worker` serves its own /metrics (SHIELD_METRICS_PORT): real worker and
-orchestrator processes on this machine's PostgreSQL and Redis, scraped over HTTP, checked
-by Prometheus's own `promtool check metrics`."""
+"""`shield-mcp worker` serves its own /metrics and /ready (SHIELD_METRICS_PORT): real worker
+and orchestrator processes on this machine's PostgreSQL and Redis, scraped over HTTP, checked
+by Prometheus's own `promtool check metrics`; /ready also in this process, on a real socket."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from orchestrator import metrics_server
+from orchestrator.composition import compose_orchestrator
 from orchestrator.main import worker_command
+from orchestrator.runtime import OrchestratorRuntime
+from orchestrator.settings import OrchestratorSettings
 from tests.deploy.tools import require_tool
 from tests.orchestrator.cluster import REDIS_URL, cluster_environment
+from tests.orchestrator.jobs.conftest import psql
 from tests.support import HttpProcess, bound_socket, server_env
 
 TOKEN = "worker-metrics-token"
@@ -109,6 +116,18 @@ def test_workers_serve_metrics_behind_the_token_and_their_counters_add_up(
             answer = httpx.get(f"{worker.url}/metrics", headers=auth)
             assert answer.status_code == 200
             assert answer.headers["content-type"].startswith("text/plain")
+            assert httpx.get(f"{worker.url}/ready").status_code == 401
+            deadline = time.monotonic() + HANG  # /health answers before the worker started
+            while (ready := httpx.get(f"{worker.url}/ready", headers=auth)).status_code != 200:
+                assert ready.json()["status"] == "not_ready"
+                assert time.monotonic() < deadline, ready.text
+                time.sleep(0.1)
+            assert set(ready.json()["components"]) == {
+                "job_store",
+                "queue",
+                "vector_store",
+                "embedder",
+            }
 
         api = httpx.Client(base_url=orchestrator.url, headers=auth, timeout=30.0)
         ids = []
@@ -206,3 +225,118 @@ def test_a_bad_metrics_port_is_a_settings_error(
 ) -> None:
     assert worker_exit(monkeypatch, data_dir, SHIELD_METRICS_PORT="70000") == 2
     assert "SHIELD_METRICS_PORT" in capsys.readouterr().err
+
+
+class ReadyClient:
+    """HTTP to a worker's metrics server on ``sock``, serving ``runtime``'s /ready."""
+
+    def __init__(self, http: httpx.AsyncClient) -> None:
+        self.http = http
+
+    async def ready(self, token: str | None = TOKEN) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return await self.http.get("/ready", headers=headers)
+
+
+@contextlib.asynccontextmanager
+async def worker_server(runtime: OrchestratorRuntime) -> AsyncIterator[ReadyClient]:
+    sock = metrics_server.bind("127.0.0.1", 0)
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    readiness = metrics_server.worker_readiness(runtime)
+    async with (
+        metrics_server.serving(sock, TOKEN, readiness),
+        httpx.AsyncClient(base_url=url) as http,
+    ):
+        async with asyncio.timeout(HANG):  # the server listens once its task has run
+            while True:
+                try:
+                    assert (await http.get("/health")).status_code == 200  # open
+                    break
+                except httpx.ConnectError:
+                    await asyncio.sleep(0.05)
+        yield ReadyClient(http)
+
+
+def worker_settings(data_dir: Path, database: str) -> OrchestratorSettings:
+    return OrchestratorSettings(
+        data_dir=data_dir,
+        database_url=f"postgresql://postgres@127.0.0.1:5432/{database}",
+        queue_url=REDIS_URL,
+        queue_name=f"shield-test-{uuid.uuid4().hex[:10]}",
+        lightrag=False,
+        probe_interval_seconds=0.1,  # the test waits for the probes to see the outage
+        probe_failures_down=1,
+    )
+
+
+def drop_stream(queue: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    client.delete(queue, f"autoclaim:{queue}:workers:{queue}")
+    client.close()
+
+
+async def refusals(client: ReadyClient) -> list[int]:
+    return [(await client.ready(None)).status_code, (await client.ready("no")).status_code]
+
+
+async def test_a_worker_that_is_not_running_is_not_ready(data_dir: Path) -> None:
+    settings = worker_settings(data_dir, "shield_never_opened")
+    runtime = compose_orchestrator(settings, run_workers=True).runtime
+    async with worker_server(runtime) as client:
+        assert await refusals(client) == [401, 401]
+        answer = await client.ready()
+    assert answer.status_code == 503
+    assert answer.headers["retry-after"] == "5"
+    assert answer.json() == {
+        "status": "not_ready",
+        "components": {"worker": "not running (starting or stopping)"},
+        "error": {
+            "code": "not_ready",
+            "message": "Not ready: worker: not running (starting or stopping)",
+        },
+    }
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+async def test_a_running_worker_s_ready_follows_its_probes(data_dir: Path) -> None:
+    database = f"shield_wready_{uuid.uuid4().hex[:10]}"
+    psql(f'CREATE DATABASE "{database}"')
+    settings = worker_settings(data_dir, database)
+    runtime = compose_orchestrator(settings, run_workers=True).runtime
+    try:
+        await runtime.start()
+        async with worker_server(runtime) as client:
+            assert await refusals(client) == [401, 401]
+            up = await client.ready()
+            assert up.status_code == 200, up.text
+            assert up.json() == {
+                "status": "ready",
+                "components": dict.fromkeys(
+                    ["job_store", "queue", "vector_store", "embedder"], "ok"
+                ),
+                "error": None,
+            }
+
+            await runtime.store.engine.dispose()  # no pooled connection survives this
+            psql(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS false')
+            async with asyncio.timeout(HANG):  # until a probe round has seen it
+                while True:
+                    down = await client.ready()
+                    if down.status_code != 200:
+                        break
+                    await asyncio.sleep(0.05)
+            psql(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS true')
+    finally:
+        await runtime.stop()
+        psql(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS true')
+        psql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        drop_stream(settings.queue_name)
+    assert down.status_code == 503
+    body = down.json()
+    assert body["status"] == "not_ready"
+    broken = {name: state for name, state in body["components"].items() if state != "ok"}
+    assert list(broken) == ["job_store"]
+    assert body["error"]["message"] == f"Not ready: job_store: {broken['job_store']}"
