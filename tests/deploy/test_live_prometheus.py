@@ -231,10 +231,23 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
                 proc.stop()
 
 
+def every_second(rules: Path) -> Path:
+    """The repo's rule files with no group interval of their own, so every group runs at
+    the test's 1 s: the 30-day groups' 5 minutes would leave them unevaluated in the run."""
+    rules.mkdir()
+    for source in sorted(RULES.glob("*.yml")):
+        content = yaml.safe_load(source.read_text())
+        for group in content["groups"]:
+            group.pop("interval", None)
+        (rules / source.name).write_text(yaml.safe_dump(content, sort_keys=False))
+    return rules
+
+
 def prometheus_config(stack: Stack, path: Path) -> Path:
+    rules = every_second(path.parent / "rules")
     config = {
         "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
-        "rule_files": [str(RULES / "*.yml")],
+        "rule_files": [str(rules / "*.yml")],
         "scrape_configs": [
             {"job_name": job, "static_configs": [{"targets": [target]}]}
             for job, target in stack.targets().items()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import tomllib
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
@@ -24,9 +25,14 @@ RULE_FILES = sorted((PROMETHEUS / "rules").glob("*.yml"))
 TEST_FILES = sorted((PROMETHEUS / "tests").glob("*.yml"))
 ALERTMANAGER = REPO / "alertmanager" / "alertmanager.yml"
 RUNBOOK = REPO / "docs" / "RUNBOOK.md"
-RUNBOOK_URL = "https://github.com/shield-mcp/shield-mcp/blob/main/docs/RUNBOOK.md#"
+# The repository pyproject.toml declares: the runbook links point into it.
+REPOSITORY = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["urls"]["Repository"]
+RUNBOOK_URL = REPOSITORY + "/blob/main/docs/RUNBOOK.md#"
 # Sloth's windows: the multiwindow alerts' six, plus 5m for the current burn rate.
 SLO_WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
+# The long window of each burn-rate condition -> the fewest events it may fire on
+# (prometheus/rules/slo_alerts.yml explains the numbers).
+MINIMUM_EVENTS = {"1h": 20, "6h": 40, "1d": 70, "3d": 210}
 # severity -> the Alertmanager receiver it must reach
 RECEIVERS = {"page": "pager", "ticket": "ticket"}
 
@@ -195,6 +201,13 @@ def test_every_alert_has_a_severity_annotations_and_a_runbook_section(rule: dict
     assert url.removeprefix(RUNBOOK_URL) in _runbook_anchors()
 
 
+def test_runbook_links_point_into_the_repository_pyproject_declares() -> None:
+    assert REPOSITORY.startswith("https://github.com/")
+    urls = [rule["annotations"]["runbook_url"] for rule in _alerts()]
+    assert urls
+    assert [url for url in urls if not url.startswith(RUNBOOK_URL)] == []
+
+
 def test_the_runbook_has_no_section_for_an_alert_that_does_not_exist() -> None:
     sections = set(re.findall(r"^## (Shield\w+)$", RUNBOOK.read_text(), re.MULTILINE))
     assert sections == {rule["alert"] for rule in _alerts()}
@@ -249,6 +262,55 @@ def test_the_windows_of_one_slo_differ_only_in_the_window() -> None:
             assert f"[{window}]" in rule["expr"]
             shapes.add(rule["expr"].replace(f"[{window}]", "[WINDOW]"))
         assert len(shapes) == 1, f"{sloth_id}: the windows' expressions disagree"
+
+
+def test_the_event_counts_of_one_slo_differ_only_in_the_window() -> None:
+    """slo:sli_events:increase<window> for each long window, and for the 5 minutes the
+    30-day figures sum: one expression per SLO."""
+    for sloth_id, rules in _slo_rules().items():
+        shapes = set()
+        for window in ("5m", *MINIMUM_EVENTS):
+            (rule,) = (r for r in rules if r["record"] == f"slo:sli_events:increase{window}")
+            assert rule["labels"]["sloth_window"] == window
+            assert f"[{window}]" in rule["expr"]
+            shapes.add(rule["expr"].replace(f"[{window}]", "[WINDOW]"))
+        assert len(shapes) == 1, f"{sloth_id}: the event counts disagree"
+
+
+def test_every_burn_rate_condition_needs_a_minimum_of_events_in_its_long_window() -> None:
+    alerts = [r for r in _alerts() if r["alert"].startswith("ShieldSLOBurnRate")]
+    assert len(alerts) == 2
+    conditions = [c for r in alerts for c in r["expr"].split("\nor\n")]
+    assert len(conditions) == 4
+    for condition in conditions:
+        windows = re.findall(r"slo:sli_error:ratio_rate(\w+) /", condition)
+        long_window = max(windows, key=lambda w: SLO_WINDOWS.index(w))
+        minimum = f"(slo:sli_events:increase{long_window} >= {MINIMUM_EVENTS[long_window]})"
+        assert minimum in condition, condition
+
+
+def test_the_30_day_figures_are_evaluated_every_5_minutes_from_event_counts() -> None:
+    """Each 5-minute count is summed once over 30 days only if its group runs every 5
+    minutes; the ratio divides sums of events, weighting each call once."""
+    period_records = {
+        "slo:sli_events:increase5m",
+        "slo:sli_bad_events:increase5m",
+        "slo:sli_error:ratio_rate30d",
+        "slo:period_error_budget_remaining:ratio",
+    }
+    found = [
+        (group.get("interval"), rule["record"], rule["labels"]["sloth_id"])
+        for path in RULE_FILES
+        for group in _load(path)["groups"]
+        for rule in group["rules"]
+        if rule.get("record") in period_records
+    ]
+    assert len(found) == len(period_records) * len(_slo_rules())
+    assert [f for f in found if f[0] != "5m"] == []
+    for rule in _recordings():
+        if rule["record"] == "slo:sli_error:ratio_rate30d":
+            assert "sum_over_time(slo:sli_bad_events:increase5m" in rule["expr"]
+            assert "sum_over_time(slo:sli_events:increase5m" in rule["expr"]
 
 
 def _constant(expr: str) -> float:
