@@ -14,7 +14,7 @@ from fastmcp import FastMCP
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from shield_common.probes import UP, Prober
+from shield_common.probes import Prober, readiness_answer
 
 
 def add_ready_route(mcp: FastMCP, probes: Prober) -> None:
@@ -22,14 +22,6 @@ def add_ready_route(mcp: FastMCP, probes: Prober) -> None:
 
     @mcp.custom_route("/ready", methods=["GET"])
     async def ready(_request: Request) -> Response:
-        components = await probes.readiness()
-        broken = {name: state for name, state in components.items() if state != UP}
-        if not broken:
-            return JSONResponse({"status": "ready", "components": components, "error": None})
-        message = "Not ready: " + "; ".join(f"{name}: {state}" for name, state in broken.items())
-        body = {
-            "status": "not_ready",
-            "components": components,
-            "error": {"code": "not_ready", "message": message},
-        }
-        return JSONResponse(body, status_code=503, headers={"Retry-After": retry_after})
+        status, body = readiness_answer(await probes.readiness())
+        headers = {"Retry-After": retry_after} if status != 200 else None
+        return JSONResponse(body, status_code=status, headers=headers)

@@ -28,9 +28,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from orchestrator.http.auth import refuse_unauthorized
-from orchestrator.http.replies import retry_after_header
-from orchestrator.http.routes import READY_TIMEOUT_SECONDS, Readiness, ReadinessCheck
-from orchestrator_client.models import JobError
+from orchestrator.http.replies import ReadinessCheck, ready_response
 from shield_common.guards import BearerAuth
 from shield_common.process import is_loopback
 
@@ -50,30 +48,9 @@ async def _health(_request: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
 
-async def _components(readiness: ReadinessCheck) -> dict[str, str]:
-    try:
-        return await asyncio.wait_for(readiness(), timeout=READY_TIMEOUT_SECONDS)
-    except TimeoutError:
-        return {"readiness": f"no answer within {READY_TIMEOUT_SECONDS:g} s"}
-    except Exception as exc:
-        # The details (which may hold a URL with credentials) go to the log only.
-        log.exception("readiness check failed")
-        return {"readiness": f"check failed ({type(exc).__name__}); see the worker log"}
-
-
 def _ready_route(readiness: ReadinessCheck) -> Route:
     async def ready(_request: Request) -> Response:
-        components = await _components(readiness)
-        broken = {name: state for name, state in components.items() if state != "ok"}
-        if not broken:
-            return JSONResponse(Readiness(status="ready", components=components).model_dump())
-        message = "Not ready: " + "; ".join(f"{name}: {state}" for name, state in broken.items())
-        body = Readiness(
-            status="not_ready",
-            components=components,
-            error=JobError(code="not_ready", message=message),
-        )
-        return JSONResponse(body.model_dump(), status_code=503, headers=retry_after_header(None))
+        return await ready_response(readiness, "worker")
 
     return Route("/ready", ready, methods=["GET"])
 

@@ -20,6 +20,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import REGISTRY, Collector
@@ -32,6 +33,17 @@ UP = "ok"
 
 Check = Callable[[], Awaitable[object]]
 Describe = Callable[[Exception], "str | None"]
+
+
+def readiness_answer(components: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    """The ``/ready`` answer every process gives (orchestrator, worker, MCP server): 200
+    ready, or 503 with an error naming each component that is not up."""
+    broken = {name: state for name, state in components.items() if state != UP}
+    if not broken:
+        return 200, {"status": "ready", "components": components, "error": None}
+    message = "Not ready: " + "; ".join(f"{name}: {state}" for name, state in broken.items())
+    error = {"code": "not_ready", "message": message}
+    return 503, {"status": "not_ready", "components": components, "error": error}
 
 
 @dataclass(frozen=True)

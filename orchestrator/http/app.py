@@ -17,7 +17,8 @@ from orchestrator.http.errors import GuardedRoute, install_error_handlers
 from orchestrator.http.lightrag_routes import GraphAccess, register_lightrag_routes
 from orchestrator.http.metrics import RequestMetrics, declare_endpoints
 from orchestrator.http.openapi import ServerBounds, state_bounds
-from orchestrator.http.routes import ReadinessCheck, register_routes
+from orchestrator.http.replies import ReadinessCheck
+from orchestrator.http.routes import register_routes
 from orchestrator_client.models import ErrorBody
 from shield_common.guards import BearerAuth, BodyLimit
 

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
-from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import Body, Depends, FastAPI, Header, Path, Query, Response
@@ -16,7 +13,7 @@ from starlette.responses import JSONResponse, StreamingResponse
 from knowledge.errors import InvalidInput
 from orchestrator.http.auth import documented_bearer
 from orchestrator.http.events import job_events_response
-from orchestrator.http.replies import retry_after_header
+from orchestrator.http.replies import ReadinessCheck, ready_response
 from orchestrator.jobs.service import MAX_KEY_CHARS, MAX_OFFSET, MAX_PAGE
 from orchestrator_client.models import (
     ErrorBody,
@@ -31,12 +28,6 @@ from orchestrator_client.models import (
 if TYPE_CHECKING:
     from orchestrator.jobs.service import JobService
 
-# Component -> "ok" or what is wrong (the runtime's dependency probes).
-ReadinessCheck = Callable[[], Awaitable[dict[str, str]]]
-
-log = logging.getLogger("shield.orchestrator.http")
-
-READY_TIMEOUT_SECONDS = 10.0
 MAX_JOB_ID_CHARS = 200
 # What check_key accepts, as a header arrives (the server strips the value's outer blanks):
 # printable characters of Latin-1, the header's character set.
@@ -207,17 +198,7 @@ def register_routes(
     async def ready() -> JSONResponse:
         """The dependency probes' states (hysteresis: one failed probe changes nothing), not
         a check made for this request; 503 names each dependency that is down."""
-        components = await _readiness(readiness)
-        broken = {name: state for name, state in components.items() if state != "ok"}
-        if not broken:
-            return JSONResponse(Readiness(status="ready", components=components).model_dump())
-        message = "Not ready: " + "; ".join(f"{name}: {state}" for name, state in broken.items())
-        body = Readiness(
-            status="not_ready",
-            components=components,
-            error=JobError(code="not_ready", message=message),
-        )
-        return JSONResponse(body.model_dump(), status_code=503, headers=retry_after_header(None))
+        return await ready_response(readiness, "orchestrator")
 
     @app.get(
         "/metrics",
@@ -229,14 +210,3 @@ def register_routes(
     async def metrics() -> Response:
         await jobs.refresh_gauges()
         return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
-
-
-async def _readiness(readiness: ReadinessCheck) -> dict[str, str]:
-    try:
-        return await asyncio.wait_for(readiness(), timeout=READY_TIMEOUT_SECONDS)
-    except TimeoutError:
-        return {"readiness": f"no answer within {READY_TIMEOUT_SECONDS:g} s"}
-    except Exception as exc:
-        # The details (which may hold a URL with credentials) go to the log only.
-        log.exception("readiness check failed")
-        return {"readiness": f"check failed ({type(exc).__name__}); see the orchestrator log"}
