@@ -24,7 +24,7 @@ from orchestrator.runtime import OrchestratorRuntime
 from orchestrator.settings import OrchestratorSettings
 from tests.deploy.tools import require_tool
 from tests.orchestrator.cluster import REDIS_URL, cluster_environment
-from tests.orchestrator.jobs.conftest import psql
+from tests.orchestrator.conftest import allow_connections
 from tests.support import HttpProcess, bound_socket, server_env
 
 TOKEN = "worker-metrics-token"
@@ -301,9 +301,7 @@ async def test_a_worker_that_is_not_running_is_not_ready(data_dir: Path) -> None
 
 @pytest.mark.postgres
 @pytest.mark.redis
-async def test_a_running_worker_s_ready_follows_its_probes(data_dir: Path) -> None:
-    database = f"shield_wready_{uuid.uuid4().hex[:10]}"
-    psql(f'CREATE DATABASE "{database}"')
+async def test_a_running_worker_s_ready_follows_its_probes(data_dir: Path, database: str) -> None:
     settings = worker_settings(data_dir, database)
     runtime = compose_orchestrator(settings, run_workers=True).runtime
     try:
@@ -321,18 +319,16 @@ async def test_a_running_worker_s_ready_follows_its_probes(data_dir: Path) -> No
             }
 
             await runtime.store.engine.dispose()  # no pooled connection survives this
-            psql(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS false')
+            allow_connections(database, False)
             async with asyncio.timeout(HANG):  # until a probe round has seen it
                 while True:
                     down = await client.ready()
                     if down.status_code != 200:
                         break
                     await asyncio.sleep(0.05)
-            psql(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS true')
+            allow_connections(database, True)
     finally:
         await runtime.stop()
-        psql(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS true')
-        psql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
         drop_stream(settings.queue_name)
     assert down.status_code == 503
     body = down.json()

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import logging
 import math
-import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,22 +17,11 @@ from orchestrator.jobs.recovery import Sweeper
 from orchestrator.jobs.service import JobService
 from orchestrator.jobs.store import JobStore, NewJob
 from orchestrator_client.models import JobKind, JobRequest
-from tests.orchestrator.jobs.conftest import psql
+from tests.orchestrator.conftest import allow_connections
 
 pytestmark = pytest.mark.postgres
 
 GAUGES = ("worker_queue_size", "active_jobs", "oldest_queued_job_age_seconds")
-
-
-@pytest.fixture
-def database() -> Iterator[str]:
-    name = f"shield_gauges_{uuid.uuid4().hex[:10]}"
-    psql(f'CREATE DATABASE "{name}"')
-    try:
-        yield name
-    finally:
-        psql(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
-        psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def gauges() -> list[float | None]:
@@ -47,7 +34,7 @@ def all_nan() -> bool:
 
 async def refuse(store: JobStore, database: str) -> None:
     await store.engine.dispose()  # no pooled connection survives the change below
-    psql(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS false')
+    allow_connections(database, False)
 
 
 async def no_validation(_request: JobRequest) -> Any:
@@ -75,7 +62,7 @@ async def test_the_gauges_turn_nan_while_the_job_store_is_lost(
             await sweeper.sweep_once()
         assert all_nan()
 
-        psql(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS true')
+        allow_connections(database, True)
         await jobs.refresh_gauges()
         assert gauges()[:2] == [1.0, 0.0]  # the store's view again, without a restart
 
@@ -85,5 +72,5 @@ async def test_the_gauges_turn_nan_while_the_job_store_is_lost(
         assert all_nan()
         assert "could not count jobs for /metrics" in caplog.text
     finally:
-        psql(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS true')
+        allow_connections(database, True)
         await store.close()
